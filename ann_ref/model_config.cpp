@@ -1,0 +1,104 @@
+#include "ann_ref/model_config.h"
+
+#include <cmath>
+
+#include "common/error.h"
+#include "common/h5_file.h"
+
+namespace spikefm {
+
+MfmConfig MfmConfig::preset(const std::string& name) {
+  MfmConfig c;
+  if (name == "small") {
+    return c;  // the defaults above
+  }
+  if (name == "large") {
+    c.size_name = "large";
+    c.patch = 8;
+    c.stride = 4;  // overlapping patches: 6 x 6 = 36 image tokens
+    c.enc_width = 128;
+    c.enc_layers = 4;
+    c.enc_heads = 4;
+    c.dec_width = 128;
+    c.dec_layers = 4;
+    c.dec_heads = 4;
+    return c;
+  }
+  throw Error("model size '" + name + "'", "unknown", "use small or large");
+}
+
+void MfmConfig::validate() const {
+  auto need = [](bool ok, const std::string& field, const std::string& rule, double got) {
+    if (!ok) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%g", got);
+      throw Error("model config", field + " must be " + rule + " (got " + buf + ")");
+    }
+  };
+  need(image_size >= 1, "image_size", ">= 1", image_size);
+  need(patch >= 1 && patch <= image_size, "patch", "in [1, image_size]", patch);
+  need(stride >= 1 && stride <= patch, "stride", "in [1, patch]", stride);
+  need((image_size - patch) % stride == 0, "stride", "such that (image_size - patch) is a multiple of it", stride);
+  need(enc_width >= 1 && enc_layers >= 0 && enc_heads >= 1, "enc_width/enc_layers/enc_heads", "positive", enc_width);
+  need(enc_width % enc_heads == 0, "enc_width", "a multiple of enc_heads", enc_width);
+  need(dec_width >= 1 && dec_layers >= 1 && dec_heads >= 1, "dec_width/dec_layers/dec_heads", "positive", dec_width);
+  need(dec_width % dec_heads == 0, "dec_width", "a multiple of dec_heads", dec_width);
+  need(mlp_ratio >= 1, "mlp_ratio", ">= 1", mlp_ratio);
+  need(vocab_size >= 5, "vocab_size", ">= 5 (the special tokens)", vocab_size);
+  need(max_text_len >= 3, "max_text_len", ">= 3", max_text_len);
+  need(act_levels >= 0 && act_levels <= 255, "act_levels", "in [0, 255]", act_levels);
+  need(std::isfinite(act_init_lambda) && act_init_lambda > 0, "act_init_lambda", "finite and > 0", act_init_lambda);
+}
+
+void MfmConfig::write(H5File& f, const std::string& g) const {
+  f.create_group(g);
+  f.set_attr(g, "size_name", size_name);
+  f.set_attr(g, "image_size", int64_t{image_size});
+  f.set_attr(g, "patch", int64_t{patch});
+  f.set_attr(g, "stride", int64_t{stride});
+  f.set_attr(g, "enc_width", int64_t{enc_width});
+  f.set_attr(g, "enc_layers", int64_t{enc_layers});
+  f.set_attr(g, "enc_heads", int64_t{enc_heads});
+  f.set_attr(g, "dec_width", int64_t{dec_width});
+  f.set_attr(g, "dec_layers", int64_t{dec_layers});
+  f.set_attr(g, "dec_heads", int64_t{dec_heads});
+  f.set_attr(g, "mlp_ratio", int64_t{mlp_ratio});
+  f.set_attr(g, "vocab_size", int64_t{vocab_size});
+  f.set_attr(g, "max_text_len", int64_t{max_text_len});
+  f.set_attr(g, "act_levels", int64_t{act_levels});
+  f.set_attr(g, "act_init_lambda", double{act_init_lambda});
+}
+
+MfmConfig MfmConfig::read(const H5File& f, const std::string& g) {
+  MfmConfig c;
+  auto geti = [&](const char* name) {
+    int64_t v = f.attr_int(g, name);
+    if (v < -1000000 || v > 1000000) {
+      throw Error("reading " + f.filename() + ":" + g + " attribute " + name, "value " + std::to_string(v) + " is out of range");
+    }
+    return static_cast<int>(v);
+  };
+  c.size_name = f.attr_string(g, "size_name");
+  c.image_size = geti("image_size");
+  c.patch = geti("patch");
+  c.stride = geti("stride");
+  c.enc_width = geti("enc_width");
+  c.enc_layers = geti("enc_layers");
+  c.enc_heads = geti("enc_heads");
+  c.dec_width = geti("dec_width");
+  c.dec_layers = geti("dec_layers");
+  c.dec_heads = geti("dec_heads");
+  c.mlp_ratio = geti("mlp_ratio");
+  c.vocab_size = geti("vocab_size");
+  c.max_text_len = geti("max_text_len");
+  c.act_levels = geti("act_levels");
+  c.act_init_lambda = static_cast<float>(f.attr_double(g, "act_init_lambda"));
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    throw e.with_context("reading " + f.filename() + ":" + g);
+  }
+  return c;
+}
+
+}  // namespace spikefm

@@ -1,0 +1,50 @@
+// Configuration of the reference MFM (multimodal foundation model): a ViT encoder over the image, a
+// linear projector, and a pre-LN causal text decoder that sees the projected image tokens as a prefix.
+// Torch-free: the CLI, the converter and the checkpoint reader share it.
+//
+// Dimension names used across spikefm (docs/architecture.md): B batch, P image tokens (patches),
+// T text tokens, C channels (model width), H heads, V vocabulary, S timesteps (spiking engine).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace spikefm {
+
+class H5File;
+
+struct MfmConfig {
+  std::string size_name = "small";  // preset this was made from ("small", "large" or "custom")
+  // --- vision encoder ---
+  int image_size = 28;   // square grey images, pixels in [0, 1]
+  int patch = 7;         // patch side in pixels
+  int stride = 7;        // patch stride; stride < patch gives overlapping patches
+  int enc_width = 64;    // C of the encoder
+  int enc_layers = 2;
+  int enc_heads = 4;
+  // --- text decoder ---
+  int dec_width = 64;
+  int dec_layers = 2;
+  int dec_heads = 4;
+  int mlp_ratio = 4;     // MLP hidden = mlp_ratio * width
+  int vocab_size = 0;    // set from the tokenizer
+  int max_text_len = 24; // prompt + answer tokens
+  // --- spiking-friendly activation (QCFS) ---
+  int act_levels = 8;            // L of a = λ·clip(floor(z·L/λ + 1/2)/L, 0, 1); 0 = plain clipped ReLU
+  float act_init_lambda = 4.0f;  // initial clip λ of every activation
+
+  static MfmConfig preset(const std::string& name);  // "small" | "large"; other names throw
+
+  int patches_per_side() const { return (image_size - patch) / stride + 1; }
+  int num_patches() const { return patches_per_side() * patches_per_side(); }
+  int patch_dim() const { return patch * patch; }
+
+  // Throws spikefm::Error naming the field and the rule it breaks.
+  void validate() const;
+
+  // Attributes of `group` in an HDF5 file (see docs/formats.md).
+  void write(H5File& file, const std::string& group) const;
+  static MfmConfig read(const H5File& file, const std::string& group);
+};
+
+}  // namespace spikefm

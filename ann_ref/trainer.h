@@ -1,0 +1,43 @@
+// Training of the reference MFM (torch-free entry point for the CLI and tests).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace spikefm {
+
+struct TrainOptions {
+  std::string task = "fashion-vqa";
+  std::string model = "small";        // preset: small | large
+  std::filesystem::path out;          // checkpoint to write (atomically)
+  std::filesystem::path data_dir;     // empty: default_fashion_mnist_dir()
+  int epochs = 8;                     // passes over the training images
+  double minutes = 10.0;              // wall-clock budget; the LR schedule anneals within it
+  uint64_t seed = 1;
+  int batch_images = 64;              // each image is asked all 4 question types: 4x text rows
+  double lr = 2e-3;
+  double weight_decay = 0.01;
+  int act_levels = -1;                // -1: preset default (8); 0: plain clipped ReLU
+  int64_t limit_images = 0;           // 0: all training images
+  int64_t val_images = 2000;          // validation images scored at the end (0: skip)
+  int threads = 0;                    // 0: libtorch default (all cores)
+  bool progress = true;
+};
+
+struct TrainReport {
+  int64_t parameters = 0;
+  int64_t steps = 0;
+  int64_t samples = 0;       // text rows seen (image, question) pairs
+  double seconds = 0;        // training loop only
+  double samples_per_s = 0;
+  double first_loss = 0;     // mean over the first 20 steps
+  double last_loss = 0;      // mean over the last 20 steps
+  double val_accuracy = -1;  // exact match on val_images x 4 questions; -1 if skipped
+  bool stopped_by_time = false;
+};
+
+// Trains, writes the checkpoint to opts.out, and reports. Throws spikefm::Error on bad options or data.
+TrainReport train_fashion_vqa(const TrainOptions& opts);
+
+}  // namespace spikefm

@@ -1,0 +1,29 @@
+// Exact-match scoring of the MFM on Fashion-VQA with batched greedy generation and a KV cache.
+// Internal to ann_ref (libtorch); the torch-free entry point is evaluator.h.
+#pragma once
+
+#include <array>
+#include <string>
+
+#include "ann_ref/mfm.h"
+#include "datasets/fashion_vqa.h"
+
+namespace spikefm {
+
+struct VqaScore {
+  int64_t n = 0, correct = 0;
+  std::array<int64_t, kQuestionTypes> n_type{}, correct_type{};
+  double accuracy() const { return n ? static_cast<double>(correct) / n : 0.0; }
+};
+
+// Scores the first `limit` samples of `split` (0 = all), in image-major order (image i, question
+// type q is sample 4i + q), each asked with its canonical question. Shows progress when `progress_label`
+// is non-empty.
+VqaScore score_fashion_vqa(Mfm& model, const WordTokenizer& tok, const FashionVqa& data, const std::string& split,
+                           int64_t limit, int batch_images, const std::string& progress_label);
+
+// Greedy answers (token ids, <eos> excluded) for a batch of images asked the same prompt.
+std::vector<std::vector<int>> greedy_answers(Mfm& model, KVCache& primed, const std::vector<int>& prompt,
+                                             int max_new);
+
+}  // namespace spikefm

@@ -1,0 +1,16 @@
+// The `spikefm` command line: one file per subcommand, each registering itself on the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace spikefm::cli {
+
+// A registered subcommand runs this after parsing; returns the process exit code.
+using Action = std::function<int()>;
+
+Action add_train(CLI::App& app);
+Action add_eval(CLI::App& app);
+Action add_generate(CLI::App& app);
+
+}  // namespace spikefm::cli

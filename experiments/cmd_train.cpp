@@ -1,0 +1,57 @@
+// spikefm train: trains the reference MFM and writes an HDF5 checkpoint.
+#include <cstdio>
+#include <memory>
+
+#include "ann_ref/trainer.h"
+#include "common/json.h"
+#include "experiments/cli.h"
+
+namespace spikefm::cli {
+
+Action add_train(CLI::App& app) {
+  auto o = std::make_shared<TrainOptions>();
+  auto json = std::make_shared<bool>(false);
+  CLI::App* c = app.add_subcommand("train", "Train the reference MFM (ViT encoder + text decoder) on a task");
+  c->add_option("--task", o->task, "Task to train on")->check(CLI::IsMember({"fashion-vqa"}))->capture_default_str();
+  c->add_option("--model", o->model, "Model size preset")->check(CLI::IsMember({"small", "large"}))->capture_default_str();
+  c->add_option("--out", o->out, "Checkpoint to write (HDF5, written atomically)")->required();
+  c->add_option("--epochs", o->epochs, "Passes over the training images")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--minutes", o->minutes, "Wall-clock budget; the LR schedule anneals within it")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--seed", o->seed, "Seed for initialisation, shuffling and the train/val split")->capture_default_str();
+  c->add_option("--batch", o->batch_images, "Images per step (each asked all 4 question types)")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--lr", o->lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--levels", o->act_levels, "Activation quantization levels L (0 = plain clipped ReLU; -1 = preset default 8)")->check(CLI::Range(-1, 255))->capture_default_str();
+  c->add_option("--limit", o->limit_images, "Use only the first N training images (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--val-images", o->val_images, "Validation images scored after training (0 = skip)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--data-dir", o->data_dir, "Fashion-MNIST IDX files (default: $SPIKEFM_DATA_DIR or /usr/share/datasets/fashion-mnist)");
+  c->add_option("--threads", o->threads, "libtorch threads (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_flag("--json", *json, "Print the training report as one JSON object on stdout");
+  return [o, json] {
+    TrainReport r = train_fashion_vqa(*o);
+    Json j;
+    j["task"] = o->task;
+    j["model"] = o->model;
+    j["checkpoint"] = o->out.string();
+    j["parameters"] = r.parameters;
+    j["steps"] = r.steps;
+    j["samples"] = r.samples;
+    j["seconds"] = r.seconds;
+    j["samples_per_s"] = r.samples_per_s;
+    j["first_loss"] = r.first_loss;
+    j["last_loss"] = r.last_loss;
+    j["val_accuracy"] = r.val_accuracy;
+    j["stopped_by_time"] = r.stopped_by_time;
+    if (*json) {
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("trained %s model: %lld parameters, %lld steps, %.0f samples/s, %.1f s\n", o->model.c_str(),
+                  static_cast<long long>(r.parameters), static_cast<long long>(r.steps), r.samples_per_s, r.seconds);
+      std::printf("loss %.4f -> %.4f", r.first_loss, r.last_loss);
+      if (r.val_accuracy >= 0) std::printf(", validation exact-match accuracy %.2f%%", 100.0 * r.val_accuracy);
+      std::printf("\ncheckpoint written to %s\n", o->out.c_str());
+    }
+    return 0;
+  };
+}
+
+}  // namespace spikefm::cli
