@@ -124,7 +124,10 @@ H5File H5File::create(const std::filesystem::path& path) {
   return H5File(id, path.string());
 }
 
-H5File H5File::open(const std::filesystem::path& path) {
+H5File H5File::open(const std::filesystem::path& path) { return open_mode(path, false); }
+H5File H5File::open_rw(const std::filesystem::path& path) { return open_mode(path, true); }
+
+H5File H5File::open_mode(const std::filesystem::path& path, bool writable) {
   silence();
   if (!std::filesystem::exists(path)) {
     throw Error("opening " + path.string(), "no such file", "check the path");
@@ -137,7 +140,7 @@ H5File H5File::open(const std::filesystem::path& path) {
     throw Error("opening " + path.string(), "not an HDF5 file (no HDF5 signature found)",
                 "pass a file written by spikefm or another HDF5 writer");
   }
-  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) throw Error("opening " + path.string(), "HDF5 cannot read it", kCorruptHint);
   return H5File(id, path.string());
 }
@@ -218,6 +221,11 @@ void H5File::create_group(const std::string& path) {
   H5Pset_create_intermediate_group(lcpl.get(), 1);
   Handle g(H5Gcreate2(id_, path.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT));
   if (!g.ok()) throw Error("creating group " + where(path), "HDF5 refused");
+}
+
+void H5File::remove(const std::string& path) {
+  if (!exists(path)) throw Error("removing " + where(path), "no such object");
+  if (H5Ldelete(id_, path.c_str(), H5P_DEFAULT) < 0) throw Error("removing " + where(path), "HDF5 refused");
 }
 
 void H5File::write_raw(const std::string& path, int64_t mem_type, int64_t file_type, const void* data,

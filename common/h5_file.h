@@ -34,6 +34,8 @@ class H5File {
   static H5File create(const std::filesystem::path& path);
   // An existing file, read-only. A missing, truncated or non-HDF5 file throws.
   static H5File open(const std::filesystem::path& path);
+  // An existing file, read-write (edits in place: not atomic; for tools and tests).
+  static H5File open_rw(const std::filesystem::path& path);
 
   H5File(H5File&& other) noexcept;
   H5File& operator=(H5File&& other) noexcept;
@@ -50,6 +52,7 @@ class H5File {
   bool is_dataset(const std::string& path) const;
   std::vector<std::string> children(const std::string& group) const;  // member names, sorted
   void create_group(const std::string& path);  // intermediate groups are created too
+  void remove(const std::string& path);        // unlinks a group or dataset
 
   // --- datasets (intermediate groups are created) ---
   void write(const std::string& path, const float* data, const Shape& shape);
@@ -84,6 +87,7 @@ class H5File {
 
  private:
   H5File(int64_t id, std::string name) : id_(id), name_(std::move(name)) {}
+  static H5File open_mode(const std::filesystem::path& path, bool writable);
   std::string where(const std::string& path) const;  // "file.h5:/path"
   void write_raw(const std::string& path, int64_t mem_type, int64_t file_type, const void* data,
                  const Shape& shape);

@@ -6,7 +6,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json.h"
-#include "test_tmp.h"
+#include "tests/test_tmp.h"
 
 namespace fs = std::filesystem;
 using spikefm::test::TempDir;

@@ -6,7 +6,7 @@
 
 #include "common/error.h"
 #include "common/h5_file.h"
-#include "test_tmp.h"
+#include "tests/test_tmp.h"
 
 namespace fs = std::filesystem;
 using spikefm::Error;

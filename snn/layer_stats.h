@@ -1,0 +1,39 @@
+// LayerStats: action counts of one spiking layer (or a sum of layers / timesteps).
+//
+// The simulator only counts actions; pricing them (pJ per SOP, per byte of SRAM read) is the job of
+// the energy tables in neuromorphic_hw/ (STYLE.md rule 6). Counters are plain int64 so they add up
+// exactly across layers, timesteps and samples.
+//
+//   events            number of (row, input, value) spike events consumed, value != 0
+//   spikes_pos        sum over events of max(value, 0)   (a burst of +3 counts 3 spikes)
+//   spikes_neg        sum over events of max(-value, 0)
+//   sops              synaptic operations = events * fan_out (one accumulate per event and output;
+//                     a burst event is one multiply-accumulate by its value, as in Li et al. 2022)
+//   weight_bytes_read bytes of weights read = events * fan_out * bytes per weight (int8: 1,
+//                     float32: 4, packed int4: ceil(fan_out / 2) per event)
+#pragma once
+
+#include <cstdint>
+
+namespace spikefm::snn {
+
+struct LayerStats {
+  int64_t events = 0;
+  int64_t spikes_pos = 0;
+  int64_t spikes_neg = 0;
+  int64_t sops = 0;
+  int64_t weight_bytes_read = 0;
+
+  LayerStats& operator+=(const LayerStats& o) {
+    events += o.events;
+    spikes_pos += o.spikes_pos;
+    spikes_neg += o.spikes_neg;
+    sops += o.sops;
+    weight_bytes_read += o.weight_bytes_read;
+    return *this;
+  }
+  friend LayerStats operator+(LayerStats a, const LayerStats& b) { return a += b; }
+  friend bool operator==(const LayerStats&, const LayerStats&) = default;
+};
+
+}  // namespace spikefm::snn

@@ -1,0 +1,119 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ann_ref/mfm.h"
+#include "common/error.h"
+#include "tests/ann_ref/tiny_model.h"
+
+using namespace spikefm;
+
+TEST(Patchify, OverlappingStrideGivesTheRightPatchCountAndPixels) {
+  MfmConfig c = test::tiny_config();  // 28x28, patch 8, stride 4
+  EXPECT_EQ(c.num_patches(), 36);
+  c.patch = 7;
+  c.stride = 7;
+  EXPECT_EQ(c.num_patches(), 16);
+  c.patch = 7;
+  c.stride = 3;
+  EXPECT_EQ(c.num_patches(), 64);
+
+  Mfm m = test::tiny_model(1);
+  torch::Tensor img = torch::rand({2, 28, 28});
+  torch::Tensor p = m->patchify(img);  // (2, 36, 64)
+  ASSERT_EQ(p.sizes(), (std::vector<int64_t>{2, 36, 64}));
+  // Independent extraction: patch (r, c) starts at pixel (4r, 4c), row-major inside the patch.
+  auto a = img.accessor<float, 3>();
+  auto pa = p.accessor<float, 3>();
+  for (int b = 0; b < 2; ++b)
+    for (int r = 0; r < 6; ++r)
+      for (int cc = 0; cc < 6; ++cc)
+        for (int i = 0; i < 8; ++i)
+          for (int j = 0; j < 8; ++j) ASSERT_EQ(pa[b][r * 6 + cc][i * 8 + j], a[b][4 * r + i][4 * cc + j]);
+}
+
+TEST(ModelConfig, RejectsStrideThatDropsPixelsAndNamesTheField) {
+  MfmConfig c = test::tiny_config();
+  c.patch = 8;
+  c.stride = 3;  // (28 - 8) % 3 != 0
+  try {
+    c.validate();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("stride"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Qcfs, QuantizedOutputMatchesTheFormulaOnRandomInputs) {
+  const int L = 8;
+  Qcfs act(L, 2.5f);
+  torch::Tensor z = torch::randn({4096}) * 3.0;
+  torch::NoGradGuard ng;
+  torch::Tensor a = act->forward(z);
+  const double theta = 2.5 / L;
+  auto za = z.accessor<float, 1>();
+  auto aa = a.accessor<float, 1>();
+  for (int i = 0; i < 4096; ++i) {
+    double n = std::floor(za[i] / theta + 0.5);
+    n = std::min<double>(L, std::max(0.0, n));
+    ASSERT_NEAR(aa[i], n * theta, 1e-6) << "z = " << za[i];
+    // the output is an integer number of steps θ
+    ASSERT_NEAR(aa[i] / theta, std::round(aa[i] / theta), 1e-4);
+  }
+}
+
+TEST(Qcfs, StraightThroughGradientReachesInputAndLambda) {
+  Qcfs act(4, 1.0f);
+  torch::Tensor z = torch::tensor({-0.5f, 0.3f, 0.6f, 2.0f}).requires_grad_(true);
+  act->forward(z).sum().backward();
+  // identity gradient inside (0, λ), zero outside; λ gets gradient from the clipped element (z > λ)
+  auto g = z.grad();
+  EXPECT_FLOAT_EQ(g[0].item<float>(), 0.0f);
+  EXPECT_FLOAT_EQ(g[1].item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(g[2].item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(g[3].item<float>(), 0.0f);
+  EXPECT_FLOAT_EQ(act->lambda.grad().item<float>(), 1.0f);
+}
+
+TEST(KvCache, IncrementalDecodingMatchesFullRecomputation) {
+  for (int levels : {0, 8}) {
+    Mfm m = test::tiny_model(7 + levels, levels);
+    torch::NoGradGuard ng;
+    const int64_t B = 3, T = 9;
+    torch::Tensor img = torch::rand({B, 28, 28});
+    torch::Tensor tok = torch::randint(5, m->config().vocab_size, {B, T}, torch::kInt64);
+    torch::Tensor prefix = m->image_prefix(img);
+    torch::Tensor full = m->decode(prefix, tok);  // (B, T, V)
+    KVCache cache;
+    m->prime(prefix, cache);
+    // prompt of 4 tokens at once, then one token at a time
+    torch::Tensor inc = m->decode({}, tok.narrow(1, 0, 4), &cache);
+    std::vector<torch::Tensor> parts{inc};
+    for (int64_t t = 4; t < T; ++t) parts.push_back(m->decode({}, tok.narrow(1, t, 1), &cache));
+    torch::Tensor got = torch::cat(parts, 1);
+    double nmse = ((got - full).pow(2).sum() / full.pow(2).sum()).item<double>();
+    // float32 with different summation order only: NMSE ~ 1e-14; 1e-10 leaves room, catches any real bug
+    EXPECT_LT(nmse, 1e-10) << "levels " << levels;
+    EXPECT_EQ(cache.len, m->config().num_patches() + T);
+
+    // rollback: truncate the last 3 tokens and re-feed them: same logits again
+    cache.truncate(cache.len - 3);
+    torch::Tensor again = m->decode({}, tok.narrow(1, T - 3, 3), &cache);
+    double nmse2 = ((again - full.narrow(1, T - 3, 3)).pow(2).sum() / full.pow(2).sum()).item<double>();
+    EXPECT_LT(nmse2, 1e-10);
+  }
+}
+
+TEST(KvCache, PrefixTokensNeverSeeTheFuture) {
+  // Changing a later text token must not change logits at earlier positions (causality).
+  Mfm m = test::tiny_model(3);
+  torch::NoGradGuard ng;
+  torch::Tensor img = torch::rand({1, 28, 28});
+  torch::Tensor a = torch::randint(5, m->config().vocab_size, {1, 6}, torch::kInt64);
+  torch::Tensor b = a.clone();
+  b[0][5] = (a[0][5].item<int64_t>() + 1 - 5) % (m->config().vocab_size - 5) + 5;
+  torch::Tensor la = m->forward(img, a), lb = m->forward(img, b);
+  EXPECT_TRUE(torch::equal(la.narrow(1, 0, 5), lb.narrow(1, 0, 5)));
+  EXPECT_FALSE(torch::equal(la.narrow(1, 5, 1), lb.narrow(1, 5, 1)));
+}
