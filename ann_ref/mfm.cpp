@@ -15,9 +15,44 @@ void KVCache::truncate(int64_t new_len) {
   len = new_len;
 }
 
-AttentionImpl::AttentionImpl(int width, int heads_, bool causal_) : heads(heads_), causal(causal_) {
-  qkv = register_module("qkv", torch::nn::Linear(width, 3 * width));
-  proj = register_module("proj", torch::nn::Linear(width, width));
+std::pair<torch::Tensor, torch::Tensor> quantize_weight_int8(const torch::Tensor& w) {
+  torch::Tensor s = w.detach().abs().amax(1) / 127.0;  // (out)
+  s = torch::where(s > 0, s, torch::ones_like(s));
+  torch::Tensor q = torch::clamp(torch::round(w.detach() / s.unsqueeze(1)), -127.0, 127.0);
+  return {q, s};
+}
+
+QLinearImpl::QLinearImpl(int in, int out, int bits_) : bits(bits_) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));  // torch::nn::Linear's default init
+  weight = register_parameter("weight", torch::empty({out, in}).uniform_(-bound, bound));
+  bias = register_parameter("bias", torch::empty({out}).uniform_(-bound, bound));
+}
+
+torch::Tensor QLinearImpl::forward(const torch::Tensor& x) {
+  torch::Tensor w = weight;
+  if (bits == 8) {
+    auto [q, s] = quantize_weight_int8(weight);
+    w = weight + (q * s.unsqueeze(1) - weight).detach();
+  }
+  return torch::nn::functional::linear(x, w, bias);
+}
+
+namespace {
+Qcfs make_quantizer(const MfmConfig& c, bool is_signed, float init_lambda) {
+  return Qcfs(c.act_levels, init_lambda, is_signed);
+}
+}  // namespace
+
+AttentionImpl::AttentionImpl(int width, int heads_, bool causal_, const MfmConfig& c) : heads(heads_), causal(causal_) {
+  qkv = register_module("qkv", QLinear(width, 3 * width, c.weight_bits));
+  proj = register_module("proj", QLinear(width, width, c.weight_bits));
+  if (c.qann) {
+    q_q = register_module("q_q", make_quantizer(c, true, c.act_init_lambda));
+    q_k = register_module("q_k", make_quantizer(c, true, c.act_init_lambda));
+    q_v = register_module("q_v", make_quantizer(c, true, c.act_init_lambda));
+    q_p = register_module("q_p", make_quantizer(c, false, 1.0f));
+    q_o = register_module("q_o", make_quantizer(c, true, c.act_init_lambda));
+  }
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, KVCache* cache, int layer) {
@@ -25,6 +60,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, KVCache* cache, int
   // qkv: (B, t, 3C) → q, k, v: (B, H, t, hd)
   auto parts = qkv->forward(x).view({B, t, 3, heads, hd}).permute({2, 0, 3, 1, 4}).unbind(0);
   torch::Tensor q = parts[0], k = parts[1], v = parts[2];
+  if (q_q) {
+    q = q_q->forward(q);
+    k = q_k->forward(k);
+    v = q_v->forward(v);
+  }
   int64_t past = 0;
   if (cache) {
     past = cache->len;
@@ -47,50 +87,62 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, KVCache* cache, int
     att = att.masked_fill(mask, -std::numeric_limits<float>::infinity());
   }
   att = torch::softmax(att, -1);
+  if (q_p) att = q_p->forward(att);
   torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, t, C});  // (B, t, C)
+  if (q_o) y = q_o->forward(y);
   return proj->forward(y);
 }
 
-MlpImpl::MlpImpl(int width, int hidden, int levels, float init_lambda) {
-  fc1 = register_module("fc1", torch::nn::Linear(width, hidden));
-  act = register_module("act", Qcfs(levels, init_lambda));
-  fc2 = register_module("fc2", torch::nn::Linear(hidden, width));
+MlpImpl::MlpImpl(int width, int hidden, const MfmConfig& c) {
+  fc1 = register_module("fc1", QLinear(width, hidden, c.weight_bits));
+  act = register_module("act", Qcfs(c.act_levels, c.act_init_lambda));
+  fc2 = register_module("fc2", QLinear(hidden, width, c.weight_bits));
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return fc2->forward(act->forward(fc1->forward(x))); }
 
-BlockImpl::BlockImpl(int width, int heads, int mlp_ratio, bool causal, int levels, float init_lambda) {
+BlockImpl::BlockImpl(int width, int heads, bool causal, const MfmConfig& c) {
   ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
-  attn = register_module("attn", Attention(width, heads, causal));
+  attn = register_module("attn", Attention(width, heads, causal, c));
   ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
-  mlp = register_module("mlp", Mlp(width, mlp_ratio * width, levels, init_lambda));
+  mlp = register_module("mlp", Mlp(width, c.mlp_ratio * width, c));
+  if (c.qann) {
+    q_ln1 = register_module("q_ln1", make_quantizer(c, true, c.act_init_lambda));
+    q_ln2 = register_module("q_ln2", make_quantizer(c, true, c.act_init_lambda));
+  }
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, KVCache* cache, int layer) {
-  torch::Tensor h = x + attn->forward(ln1->forward(x), cache, layer);
-  return h + mlp->forward(ln2->forward(h));
+  torch::Tensor a = ln1->forward(x);
+  if (q_ln1) a = q_ln1->forward(a);
+  torch::Tensor h = x + attn->forward(a, cache, layer);
+  torch::Tensor m = ln2->forward(h);
+  if (q_ln2) m = q_ln2->forward(m);
+  return h + mlp->forward(m);
 }
 
 MfmImpl::MfmImpl(const MfmConfig& config) : cfg_(config) {
   cfg_.validate();
   const auto& c = cfg_;
-  patch_embed = register_module("patch_embed", torch::nn::Linear(c.patch_dim(), c.enc_width));
+  patch_embed = register_module("patch_embed", QLinear(c.patch_dim(), c.enc_width, c.weight_bits));
   enc_pos = register_parameter("enc_pos", torch::randn({c.num_patches(), c.enc_width}) * 0.02);
   enc_blocks = register_module("enc_blocks", torch::nn::ModuleList());
   for (int i = 0; i < c.enc_layers; ++i) {
-    enc_blocks->push_back(Block(c.enc_width, c.enc_heads, c.mlp_ratio, false, c.act_levels, c.act_init_lambda));
+    enc_blocks->push_back(Block(c.enc_width, c.enc_heads, false, c));
   }
   enc_ln = register_module("enc_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.enc_width})));
-  projector = register_module("projector", torch::nn::Linear(c.enc_width, c.dec_width));
+  if (c.qann) q_enc = register_module("q_enc", make_quantizer(c, true, c.act_init_lambda));
+  projector = register_module("projector", QLinear(c.enc_width, c.dec_width, c.weight_bits));
   tok_embed = register_module("tok_embed", torch::nn::Embedding(c.vocab_size, c.dec_width));
   tok_embed->weight.data().normal_(0.0, 0.02);
   dec_pos = register_parameter("dec_pos", torch::randn({c.max_text_len, c.dec_width}) * 0.02);
   dec_blocks = register_module("dec_blocks", torch::nn::ModuleList());
   for (int i = 0; i < c.dec_layers; ++i) {
-    dec_blocks->push_back(Block(c.dec_width, c.dec_heads, c.mlp_ratio, true, c.act_levels, c.act_init_lambda));
+    dec_blocks->push_back(Block(c.dec_width, c.dec_heads, true, c));
   }
   dec_ln = register_module("dec_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dec_width})));
-  lm_head = register_module("lm_head", torch::nn::Linear(c.dec_width, c.vocab_size));
+  if (c.qann) q_dec = register_module("q_dec", make_quantizer(c, true, c.act_init_lambda));
+  lm_head = register_module("lm_head", QLinear(c.dec_width, c.vocab_size, c.weight_bits));
 }
 
 torch::Tensor MfmImpl::patchify(const torch::Tensor& images) const {
@@ -107,7 +159,9 @@ torch::Tensor MfmImpl::patchify(const torch::Tensor& images) const {
 torch::Tensor MfmImpl::image_prefix(const torch::Tensor& images) {
   torch::Tensor x = patch_embed->forward(patchify(images)) + enc_pos;  // (B, P, C_enc)
   for (const auto& m : *enc_blocks) x = m->as<BlockImpl>()->forward(x);
-  return projector->forward(enc_ln->forward(x));  // (B, P, C_dec)
+  x = enc_ln->forward(x);
+  if (q_enc) x = q_enc->forward(x);
+  return projector->forward(x);  // (B, P, C_dec)
 }
 
 torch::Tensor MfmImpl::decode(const torch::Tensor& prefix, const torch::Tensor& tokens, KVCache* cache) {
@@ -134,7 +188,9 @@ torch::Tensor MfmImpl::decode(const torch::Tensor& prefix, const torch::Tensor& 
   }
   if (cache) cache->len += x.size(1);
   if (feed_prefix) x = x.narrow(1, P, t);
-  return lm_head->forward(dec_ln->forward(x));  // (B, t, V)
+  x = dec_ln->forward(x);
+  if (q_dec) x = q_dec->forward(x);
+  return lm_head->forward(x);  // (B, t, V)
 }
 
 void MfmImpl::prime(const torch::Tensor& prefix, KVCache& cache) {
@@ -147,6 +203,27 @@ void MfmImpl::prime(const torch::Tensor& prefix, KVCache& cache) {
 
 torch::Tensor MfmImpl::forward(const torch::Tensor& images, const torch::Tensor& tokens) {
   return decode(image_prefix(images), tokens, nullptr);
+}
+
+std::vector<Qcfs> MfmImpl::quantizers() {
+  std::vector<Qcfs> out;
+  auto block = [&](Block& b) {
+    for (Qcfs q : {b->q_ln1, b->attn->q_q, b->attn->q_k, b->attn->q_v, b->attn->q_p, b->attn->q_o, b->q_ln2,
+                   b->mlp->act}) {
+      if (q) out.push_back(q);
+    }
+  };
+  for (const auto& m : *enc_blocks) {
+    Block b(std::dynamic_pointer_cast<BlockImpl>(m));
+    block(b);
+  }
+  if (q_enc) out.push_back(q_enc);
+  for (const auto& m : *dec_blocks) {
+    Block b(std::dynamic_pointer_cast<BlockImpl>(m));
+    block(b);
+  }
+  if (q_dec) out.push_back(q_dec);
+  return out;
 }
 
 int64_t MfmImpl::parameter_count() const {

@@ -8,6 +8,14 @@
 //
 // Block (pre-LN, both stacks):  x = x + Attn(LN1(x));  x = x + W2 · QCFS(W1 · LN2(x) + b1) + b2
 // Attention: qkv = W_qkv x + b; per head softmax(q kᵀ / sqrt(C/H) + causal mask) v; out = W_o · (...) + b.
+//
+// With config.qann, quantizers Q (qcfs.h) sit at every input of a linear layer or product:
+//   Block:     x = x + Attn(Q_ln1(LN1(x)));  x = x + W2 · Q_mlp(W1 · Q_ln2(LN2(x)) + b1) + b2
+//   Attention: q, k, v = Q_q, Q_k, Q_v of the qkv split;  p = Q_p(softmax(q kᵀ/√(C/H) + mask));
+//              out = W_o · Q_o(p v) + b
+//   Ends:      prefix = W_proj · Q_enc(LN_enc(x)) + b;   logits = W_head · Q_dec(LN_dec(x)) + b
+// and weight_bits = 8 fake-quantizes every weight to int8 per output channel (QLinear). qann.h
+// evaluates the same model in integer form: the exact reference of the spiking network.
 #pragma once
 
 #include <torch/torch.h>
@@ -27,14 +35,30 @@ struct KVCache {
   void truncate(int64_t new_len);   // drop everything after the first new_len tokens
 };
 
+// Symmetric int8 weight quantization, one scale per output row: s_o = max_i |W_oi| / 127 (1 for a zero
+// row), q = clip(round(W / s), −127, 127). Returns q (out, in) as integer-valued float and s (out).
+std::pair<torch::Tensor, torch::Tensor> quantize_weight_int8(const torch::Tensor& w);
+
+// y = x Wᵀ + b with W fake-quantized to int8 (straight-through gradient) when bits = 8.
+// Parameter names match torch::nn::Linear ("weight" (out, in), "bias" (out)).
+class QLinearImpl : public torch::nn::Module {
+ public:
+  QLinearImpl(int in, int out, int bits);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+  int bits;
+};
+TORCH_MODULE(QLinear);
+
 class AttentionImpl : public torch::nn::Module {
  public:
-  AttentionImpl(int width, int heads, bool causal);
+  AttentionImpl(int width, int heads, bool causal, const MfmConfig& cfg);
   // x: (B, t, C). With a cache of layer `layer`, keys/values of x are appended to it and the queries
   // attend to everything cached (causal offset = cached length).
   torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr, int layer = 0);
 
-  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  QLinear qkv{nullptr}, proj{nullptr};
+  Qcfs q_q{nullptr}, q_k{nullptr}, q_v{nullptr}, q_p{nullptr}, q_o{nullptr};  // qann only
   int heads;
   bool causal;
 };
@@ -42,18 +66,19 @@ TORCH_MODULE(Attention);
 
 class MlpImpl : public torch::nn::Module {
  public:
-  MlpImpl(int width, int hidden, int levels, float init_lambda);
+  MlpImpl(int width, int hidden, const MfmConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x);  // (B, t, C) → (B, t, C)
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  QLinear fc1{nullptr}, fc2{nullptr};
   Qcfs act{nullptr};
 };
 TORCH_MODULE(Mlp);
 
 class BlockImpl : public torch::nn::Module {
  public:
-  BlockImpl(int width, int heads, int mlp_ratio, bool causal, int levels, float init_lambda);
+  BlockImpl(int width, int heads, bool causal, const MfmConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr, int layer = 0);
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
+  Qcfs q_ln1{nullptr}, q_ln2{nullptr};  // qann only
   Attention attn{nullptr};
   Mlp mlp{nullptr};
 };
@@ -84,16 +109,21 @@ class MfmImpl : public torch::nn::Module {
   const MfmConfig& config() const { return cfg_; }
   int64_t parameter_count() const;
 
-  torch::nn::Linear patch_embed{nullptr};
+  // Every quantizer of the model, in a fixed order (for calibration).
+  std::vector<Qcfs> quantizers();
+
+  QLinear patch_embed{nullptr};
   torch::Tensor enc_pos;  // (P, C_enc)
   torch::nn::ModuleList enc_blocks{nullptr};
   torch::nn::LayerNorm enc_ln{nullptr};
-  torch::nn::Linear projector{nullptr};
+  Qcfs q_enc{nullptr};  // qann only
+  QLinear projector{nullptr};
   torch::nn::Embedding tok_embed{nullptr};
   torch::Tensor dec_pos;  // (max_text_len, C_dec), text positions only
   torch::nn::ModuleList dec_blocks{nullptr};
   torch::nn::LayerNorm dec_ln{nullptr};
-  torch::nn::Linear lm_head{nullptr};
+  Qcfs q_dec{nullptr};  // qann only
+  QLinear lm_head{nullptr};
 
  private:
   MfmConfig cfg_;

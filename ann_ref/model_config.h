@@ -32,6 +32,13 @@ struct MfmConfig {
   // --- spiking-friendly activation (QCFS) ---
   int act_levels = 8;            // L of a = λ·clip(floor(z·L/λ + 1/2)/L, 0, 1); 0 = plain clipped ReLU
   float act_init_lambda = 4.0f;  // initial clip λ of every activation
+  // --- QANN: the model the spiking network reproduces exactly ---
+  // qann = true adds L-level quantizers (L = act_levels) at every input of a linear layer, of the
+  // attention products and after softmax: signed after LayerNorm, q/k/v and the attention output,
+  // unsigned after softmax and in the MLP. weight_bits = 8 quantizes every linear weight to int8 with
+  // one scale per output channel (0 = float weights).
+  bool qann = false;
+  int weight_bits = 0;
 
   static MfmConfig preset(const std::string& name);  // "small" | "large"; other names throw
 

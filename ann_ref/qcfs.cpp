@@ -1,24 +1,62 @@
 #include "ann_ref/qcfs.h"
 
+#include <algorithm>
+
+#include "common/dense_kernels.h"
+#include "common/error.h"
+
 namespace spikefm {
 
-QcfsImpl::QcfsImpl(int levels, float init_lambda) : levels_(levels) {
+QcfsImpl::QcfsImpl(int levels, float init_lambda, bool is_signed) : levels_(levels), signed_(is_signed) {
+  if (signed_ && levels_ == 0) throw Error("QCFS", "a signed quantizer needs levels > 0");
   lambda = register_parameter("lambda", torch::full({}, init_lambda));
 }
 
+float QcfsImpl::theta() const { return lambda.item<float>() / static_cast<float>(levels_); }
+
+torch::Tensor QcfsImpl::counts(const torch::Tensor& z) const {
+  if (levels_ == 0) throw Error("QCFS", "counts() needs a quantized activation (levels > 0)");
+  torch::Tensor in = z.detach().to(torch::kFloat32).contiguous();
+  torch::Tensor out = torch::empty_like(in);
+  dense::quantize_counts(in.data_ptr<float>(), out.data_ptr<float>(), in.numel(), theta(), lo(), hi());
+  return out;
+}
+
 torch::Tensor QcfsImpl::forward(const torch::Tensor& z) {
-  if (levels_ == 0) {
-    // clip(z, 0, λ) written so that λ receives gradient where z > λ
-    return torch::relu(z) - torch::relu(z - lambda);
+  if (calibrating_) {
+    torch::Tensor a = z.detach().abs().flatten();
+    const int64_t n = a.numel(), step = std::max<int64_t>(1, n / 4096);
+    a = a.slice(0, 0, n, step).contiguous();
+    seen_.insert(seen_.end(), a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
+    return z;
   }
-  // Canonical form shared with the spiking engine: θ = λ/L, n = clip(floor(z/θ + 1/2), 0, L), a = n·θ.
+  if (levels_ == 0) return torch::relu(z) - torch::relu(z - lambda);  // clip(z, 0, λ)
+  if (!torch::GradMode::is_enabled()) return counts(z) * theta();
+  // Training: y = clip(z/θ, lo, hi), n = floor(y + 1/2), a = θ·(y + (n − y)) with the rounding
+  // treated as identity (STE). Gradients: 1 w.r.t. z inside the range; (n − y)/L w.r.t. λ inside,
+  // hi/L or lo/L outside (as QCFS, whose a = λ·q(z/λ)).
   const double L = levels_;
-  torch::Tensor theta = lambda / L;
-  torch::Tensor n = torch::clamp(torch::floor(z / theta + 0.5), 0.0, L);
-  // Inference returns n·θ exactly (the STE sum below can differ from it in the last bit).
-  if (!torch::GradMode::is_enabled()) return n * theta;
-  torch::Tensor soft = torch::relu(z) - torch::relu(z - lambda);  // clip(z, 0, λ): the STE surrogate
-  return soft + (n * theta - soft).detach();
+  torch::Tensor th = lambda / L;
+  torch::Tensor y = torch::clamp(z / th, signed_ ? -L : 0.0, L);
+  torch::Tensor n = torch::floor(y.detach() + 0.5);
+  return th * (y + (n - y).detach());
+}
+
+void QcfsImpl::start_calibration() {
+  calibrating_ = true;
+  seen_.clear();
+}
+
+void QcfsImpl::finish_calibration() {
+  calibrating_ = false;
+  if (seen_.empty()) return;
+  size_t k = static_cast<size_t>(0.999 * static_cast<double>(seen_.size() - 1));
+  std::nth_element(seen_.begin(), seen_.begin() + static_cast<long>(k), seen_.end());
+  float v = std::max(seen_[k], 1e-3f);
+  torch::NoGradGuard ng;
+  lambda.fill_(v);
+  seen_.clear();
+  seen_.shrink_to_fit();
 }
 
 }  // namespace spikefm

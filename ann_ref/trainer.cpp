@@ -5,6 +5,7 @@
 #include <cmath>
 #include <deque>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "ann_ref/checkpoint.h"
@@ -44,10 +45,66 @@ TrainReport train_fashion_vqa(const TrainOptions& o) {
   WordTokenizer tok = FashionVqa::make_tokenizer();
   const ImageSet& train = data.images("train");
 
+  std::optional<Checkpoint> init;
   MfmConfig cfg = MfmConfig::preset(o.model);
+  if (!o.init.empty()) {
+    init = load_checkpoint(o.init);
+    cfg = init->model->config();
+    if (init->vocab != tok.vocab()) throw Error("--init " + o.init.string(), "its vocabulary differs from this task's");
+  }
   cfg.vocab_size = tok.size();
   if (o.act_levels >= 0) cfg.act_levels = o.act_levels;
+  if (o.qann) {
+    cfg.qann = true;
+    cfg.weight_bits = 8;
+  }
   Mfm model(cfg);
+  if (init) {
+    // Copy every parameter the initial model has; quantizers it lacks are calibrated below.
+    torch::NoGradGuard ng;
+    auto src = init->model->named_parameters();
+    int copied = 0;
+    for (auto& item : model->named_parameters()) {
+      if (const torch::Tensor* t = src.find(item.key())) {
+        item.value().copy_(*t);
+        ++copied;
+      }
+    }
+    log::info("initialised " + std::to_string(copied) + " of " + std::to_string(model->named_parameters().size()) +
+              " tensors from " + o.init.string());
+  }
+  if (cfg.qann) {
+    // Threshold balancing: each new quantizer's clip λ starts at the 99.9th percentile of what it sees.
+    std::vector<Qcfs> fresh;
+    auto src = init ? init->model->named_parameters() : torch::OrderedDict<std::string, torch::Tensor>();
+    for (auto& q : model->quantizers()) {
+      bool loaded = false;
+      for (auto& item : model->named_parameters()) {
+        if (item.value().is_same(q->lambda)) loaded = src.find(item.key()) != nullptr;
+      }
+      if (!loaded) fresh.push_back(q);
+    }
+    for (auto& q : fresh) q->start_calibration();
+    std::vector<int64_t> idx;
+    for (int64_t i = 0; i < std::min<int64_t>(256, train.n); ++i) idx.push_back(i);
+    std::vector<std::string> qs, as;
+    std::vector<int64_t> rows;
+    for (size_t b = 0; b < idx.size(); ++b) {
+      for (int q = 0; q < kQuestionTypes; ++q) {
+        qs.push_back(fashion_vqa_questions(static_cast<QuestionType>(q))[0]);
+        as.push_back(fashion_vqa_answer(train.labels[idx[b]], static_cast<QuestionType>(q)));
+        rows.push_back(static_cast<int64_t>(b));
+      }
+    }
+    {
+      torch::NoGradGuard ng;
+      TextBatch tb = text_batch(tok, qs, as);
+      model->decode(model->image_prefix(image_batch(train, idx)).index_select(0, torch::tensor(rows)), tb.inputs);
+    }
+    for (auto& q : fresh) q->finish_calibration();
+    log::info("calibrated " + std::to_string(fresh.size()) + " quantizer thresholds on " +
+              std::to_string(idx.size()) + " images");
+  }
 
   // No weight decay on LayerNorm, biases, positions and clip values.
   std::vector<torch::Tensor> decay, no_decay;
@@ -82,7 +139,10 @@ TrainReport train_fashion_vqa(const TrainOptions& o) {
   std::iota(order.begin(), order.end(), 0);
   std::deque<double> first, recent;
   std::optional<Progress> progress;
-  if (o.progress) progress.emplace("train", total_steps, "steps");
+  if (o.progress) {
+    progress.emplace("train", total_steps, "steps");
+    progress->set_time_budget(budget_s);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   model->train();
   for (int epoch = 0; epoch < o.epochs && !rep.stopped_by_time; ++epoch) {
@@ -112,9 +172,14 @@ TrainReport train_fashion_vqa(const TrainOptions& o) {
         }
       }
       TextBatch tb = text_batch(tok, questions, answers);
-      torch::Tensor prefix = model->image_prefix(image_batch(train, idx));  // (B, P, C)
-      prefix = prefix.index_select(0, torch::tensor(row_image, torch::kInt64));  // (4B, P, C)
-      torch::Tensor logits = model->decode(prefix, tb.inputs);                  // (4B, T, V)
+      // The image prefix runs through the decoder once per image; its keys/values are shared by
+      // the image's 4 question rows (same math as the full sequence: the prefix never sees text).
+      KVCache cache;
+      model->prime(model->image_prefix(image_batch(train, idx)), cache);  // (B, H, P, d) per layer
+      torch::Tensor rows = torch::tensor(row_image, torch::kInt64);
+      for (auto& k : cache.k) k = k.index_select(0, rows);  // (4B, H, P, d)
+      for (auto& v : cache.v) v = v.index_select(0, rows);
+      torch::Tensor logits = model->decode({}, tb.inputs, &cache);  // (4B, T, V)
       torch::Tensor loss = torch::nn::functional::cross_entropy(
           logits.reshape({-1, cfg.vocab_size}), tb.targets.reshape({-1}),
           torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget));

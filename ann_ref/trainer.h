@@ -19,6 +19,8 @@ struct TrainOptions {
   double lr = 2e-3;
   double weight_decay = 0.01;
   int act_levels = -1;                // -1: preset default (8); 0: plain clipped ReLU
+  std::filesystem::path init;         // start from this checkpoint (its config; --model is ignored)
+  bool qann = false;                  // add the QANN quantizers and int8 weights (qcfs.h, mfm.h)
   int64_t limit_images = 0;           // 0: all training images
   int64_t val_images = 2000;          // validation images scored at the end (0: skip)
   int threads = 0;                    // 0: libtorch default (all cores)

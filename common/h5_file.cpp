@@ -369,6 +369,7 @@ std::vector<std::string> H5File::read_strings(const std::string& path, Shape* sh
     size_t len = H5Tget_size(ftype.get());
     Handle mtype(H5Tcopy(H5T_C_S1));
     H5Tset_size(mtype.get(), len);
+    H5Tset_strpad(mtype.get(), H5T_STR_NULLPAD);  // NULLTERM would drop the last char of a full-width string
     std::vector<char> buf(n * len);
     if (n > 0 && H5Dread(ds.get(), mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) {
       throw Error("reading " + where(path), "string data could not be read", kCorruptHint);
@@ -471,6 +472,7 @@ std::string H5File::attr_string(const std::string& obj, const std::string& name)
   std::string s(len, '\0');
   Handle mtype(H5Tcopy(H5T_C_S1));
   H5Tset_size(mtype.get(), len);
+  H5Tset_strpad(mtype.get(), H5T_STR_NULLPAD);
   if (H5Aread(a.get(), mtype.get(), s.data()) < 0) throw Error("reading attribute '" + name + "' of " + where(obj), "read failed");
   s.erase(s.find_last_not_of(std::string("\0 ", 2)) + 1);
   return s;

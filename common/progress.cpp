@@ -67,6 +67,7 @@ void Progress::draw(bool final_line) {
   if (total_ > 0) {
     double frac = std::clamp(static_cast<double>(done_) / total_, 0.0, 1.0);
     double eta = rate > 0 ? (total_ - done_) / rate : -1;
+    if (budget_s_ > 0) eta = eta < 0 ? budget_s_ - el : std::min(eta, budget_s_ - el);
     std::snprintf(nums, sizeof nums, "%3d%% %lld/%lld %s, %.1f %s/s, %s elapsed%s%s", static_cast<int>(frac * 100),
                   static_cast<long long>(done_), static_cast<long long>(total_), unit_.c_str(), rate, unit_.c_str(),
                   fmt_seconds(el).c_str(), final_line ? "" : ", eta ", final_line ? "" : fmt_seconds(eta).c_str());

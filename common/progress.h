@@ -20,6 +20,8 @@ class Progress {
   void update(int64_t done, const std::string& extra = "");
   void finish(const std::string& extra = "");
   double elapsed_s() const;
+  // Work that stops at a wall-clock budget: the ETA shown is the earlier of the two ends.
+  void set_time_budget(double seconds) { budget_s_ = seconds; }
 
   // Quiet mode for tests and --json runs that want a silent stderr.
   static void set_enabled(bool enabled);
@@ -33,6 +35,7 @@ class Progress {
   bool tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
   int last_decile_ = -1;
+  double budget_s_ = -1;
 };
 
 }  // namespace spikefm

@@ -67,13 +67,25 @@ TEST(Qcfs, StraightThroughGradientReachesInputAndLambda) {
   Qcfs act(4, 1.0f);
   torch::Tensor z = torch::tensor({-0.5f, 0.3f, 0.6f, 2.0f}).requires_grad_(true);
   act->forward(z).sum().backward();
-  // identity gradient inside (0, λ), zero outside; λ gets gradient from the clipped element (z > λ)
+  // identity gradient inside (0, λ), zero outside
   auto g = z.grad();
   EXPECT_FLOAT_EQ(g[0].item<float>(), 0.0f);
   EXPECT_FLOAT_EQ(g[1].item<float>(), 1.0f);
   EXPECT_FLOAT_EQ(g[2].item<float>(), 1.0f);
   EXPECT_FLOAT_EQ(g[3].item<float>(), 0.0f);
-  EXPECT_FLOAT_EQ(act->lambda.grad().item<float>(), 1.0f);
+  // dλ: θ = λ/4 = 0.25; z = 0.3: y = 1.2, n = 1 → (n − y)/L = −0.05; z = 0.6: y = 2.4, n = 2 → −0.1;
+  // z = 2.0 is clipped at λ → 1; z = −0.5 is clipped at 0 → 0. Sum 0.85.
+  EXPECT_NEAR(act->lambda.grad().item<float>(), 0.85f, 1e-6f);
+}
+
+TEST(Qcfs, SignedQuantizerIsSymmetricAndBounded) {
+  Qcfs act(4, 2.0f, /*is_signed=*/true);  // θ = 0.5, counts in [-4, 4]
+  torch::NoGradGuard ng;
+  torch::Tensor z = torch::tensor({-9.0f, -1.3f, -0.2f, 0.2f, 0.74f, 0.76f, 9.0f});
+  torch::Tensor n = act->counts(z);
+  std::vector<float> want = {-4, -3, 0, 0, 1, 2, 4};  // floor(z/0.5 + 1/2), clipped to [-4, 4]
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(n[i].item<float>(), want[i]) << "z = " << z[i].item<float>();
+  EXPECT_TRUE(torch::equal(act->forward(z), n * 0.5f));
 }
 
 TEST(KvCache, IncrementalDecodingMatchesFullRecomputation) {

@@ -1,0 +1,91 @@
+// End-to-end tests of the `spikefm` binary as a user runs it: exit codes, error format, JSON output.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/test_tmp.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliRun {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs `spikefm <args>`; stdout and stderr are captured separately.
+CliRun run_cli(const std::string& args, const spikefm::test::TempDir& dir) {
+  const fs::path err_file = dir / "stderr.txt";
+  std::string cmd = std::string(SPIKEFM_BIN) + " " + args + " 2>" + err_file.string();
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  r.err.assign(std::istreambuf_iterator<char>(in), {});
+  return r;
+}
+
+bool have_data() { return fs::exists("/usr/share/datasets/fashion-mnist") || std::getenv("SPIKEFM_DATA_DIR"); }
+
+}  // namespace
+
+TEST(Cli, HelpListsSubcommandsAndOptions) {
+  spikefm::test::TempDir d;
+  CliRun r = run_cli("--help", d);
+  EXPECT_EQ(r.code, 0);
+  for (const char* word : {"train", "eval", "generate"}) EXPECT_NE(r.out.find(word), std::string::npos) << word;
+  CliRun t = run_cli("train --help", d);
+  EXPECT_EQ(t.code, 0);
+  for (const char* opt : {"--model", "--out", "--epochs", "--minutes", "--seed"}) {
+    EXPECT_NE(t.out.find(opt), std::string::npos) << opt;
+  }
+}
+
+TEST(Cli, UserErrorsPrintSpikefmErrorAndExitNonZero) {
+  spikefm::test::TempDir d;
+  CliRun unknown = run_cli("train --out x.h5 --model huge", d);
+  EXPECT_NE(unknown.code, 0);
+  EXPECT_EQ(unknown.err.rfind("spikefm: error: ", 0), 0u) << unknown.err;
+
+  std::ofstream(d / "bad.h5") << "not a checkpoint";
+  CliRun bad = run_cli("eval --checkpoint " + (d / "bad.h5").string(), d);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_EQ(bad.err.rfind("spikefm: error: loading checkpoint", 0), 0u) << bad.err;
+  EXPECT_TRUE(bad.out.empty());
+}
+
+TEST(Cli, TrainThenEvalJsonParsesAndGenerateAnswers) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  spikefm::test::TempDir d;
+  const std::string ck = (d / "tiny.h5").string();
+  CliRun t = run_cli("train --model small --limit 128 --epochs 1 --val-images 0 --out " + ck + " --json", d);
+  ASSERT_EQ(t.code, 0) << t.err;
+  auto tj = nlohmann::json::parse(t.out);
+  EXPECT_EQ(tj["steps"].get<int>(), 2);  // 128 images / 64 per step
+
+  CliRun e = run_cli("eval --checkpoint " + ck + " --task fashion-vqa --split test --limit 40 --json", d);
+  ASSERT_EQ(e.code, 0) << e.err;
+  auto j = nlohmann::json::parse(e.out);  // throws (fails the test) on anything but one JSON object
+  EXPECT_EQ(j["task"], "fashion-vqa");
+  EXPECT_EQ(j["split"], "test");
+  EXPECT_EQ(j["n"].get<int>(), 40);
+  EXPECT_GE(j["accuracy"].get<double>(), 0.0);
+  EXPECT_LE(j["accuracy"].get<double>(), 1.0);
+  EXPECT_GT(j["seconds"].get<double>(), 0.0);
+
+  CliRun g = run_cli("generate --checkpoint " + ck + " --task fashion-vqa --index 3 --question \"is this footwear?\"", d);
+  ASSERT_EQ(g.code, 0) << g.err;
+  EXPECT_FALSE(g.out.empty());
+  CliRun oob = run_cli("generate --checkpoint " + ck + " --index 999999", d);
+  EXPECT_EQ(oob.code, 1);
+  EXPECT_NE(oob.err.find("out of range"), std::string::npos) << oob.err;
+}
