@@ -12,5 +12,7 @@ using Action = std::function<int()>;
 Action add_train(CLI::App& app);
 Action add_eval(CLI::App& app);
 Action add_generate(CLI::App& app);
+Action add_convert(CLI::App& app);
+Action add_simulate(CLI::App& app);
 
 }  // namespace spikefm::cli

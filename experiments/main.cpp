@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   add(spikefm::cli::add_train);
   add(spikefm::cli::add_eval);
   add(spikefm::cli::add_generate);
+  add(spikefm::cli::add_convert);
+  add(spikefm::cli::add_simulate);
 
   try {
     app.parse(argc, argv);

@@ -23,6 +23,12 @@ struct LayerStats {
   int64_t spikes_neg = 0;
   int64_t sops = 0;
   int64_t weight_bytes_read = 0;
+  // Spiking-graph counters (graph_engine.h): neuron state updates (every active neuron, every step),
+  // dense-unit operations (LayerNorm, softmax: one per add/mul/exp/div/sqrt), and dense MACs of
+  // non-spiking layers (the pixel encoding layer).
+  int64_t neuron_updates = 0;
+  int64_t dense_ops = 0;
+  int64_t dense_macs = 0;
 
   LayerStats& operator+=(const LayerStats& o) {
     events += o.events;
@@ -30,6 +36,9 @@ struct LayerStats {
     spikes_neg += o.spikes_neg;
     sops += o.sops;
     weight_bytes_read += o.weight_bytes_read;
+    neuron_updates += o.neuron_updates;
+    dense_ops += o.dense_ops;
+    dense_macs += o.dense_macs;
     return *this;
   }
   friend LayerStats operator+(LayerStats a, const LayerStats& b) { return a += b; }

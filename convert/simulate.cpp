@@ -1,0 +1,200 @@
+#include "convert/simulate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include "ann_ref/checkpoint.h"
+#include "ann_ref/qann.h"
+#include "ann_ref/vqa_batch.h"
+#include "common/error.h"
+#include "common/progress.h"
+#include "datasets/fashion_mnist.h"
+#include "datasets/fashion_vqa.h"
+#include "decoding/token_model.h"
+#include "snn/snn_token_model.h"
+
+namespace spikefm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Greedy answers of the integer QANN for a batch of images asked one prompt (batched, KV cache).
+std::vector<std::vector<int>> qann_greedy(QannRef& ref, QannCache& primed, const std::vector<int>& prompt, int max_new) {
+  const int64_t B = primed.nk.empty() ? 0 : primed.nk[0].size(0);
+  QannCache cache = primed;
+  torch::Tensor p = torch::tensor(std::vector<int64_t>(prompt.begin(), prompt.end()), torch::kInt64);
+  torch::Tensor logits = ref.decode(p.unsqueeze(0).expand({B, p.size(0)}).contiguous(), cache).select(1, p.size(0) - 1);
+  std::vector<std::vector<int>> out(B);
+  std::vector<bool> done(B, false);
+  for (int step = 0; step < max_new; ++step) {
+    torch::Tensor next = logits.argmax(-1);
+    auto a = next.accessor<int64_t, 1>();
+    bool all = true;
+    for (int64_t b = 0; b < B; ++b) {
+      if (done[b]) continue;
+      if (a[b] == WordTokenizer::kEos) done[b] = true;
+      else out[b].push_back(static_cast<int>(a[b]));
+      all &= done[b];
+    }
+    const int64_t text = cache.len - ref.model()->config().num_patches();
+    if (all || step + 1 == max_new || text >= ref.model()->config().max_text_len) break;
+    logits = ref.decode(next.view({B, 1}), cache).select(1, 0);
+  }
+  return out;
+}
+
+}  // namespace
+
+SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
+  if (o.task != "fashion-vqa") throw Error("--task " + o.task, "this command simulates the VQA model", "use fashion-vqa");
+  if (o.limit < 0) throw Error("--limit", "must be >= 0");
+  snn::SnnModel sm = snn::SnnModel::load(o.snn);
+  const std::filesystem::path qpath = o.qann_checkpoint.empty() ? std::filesystem::path(sm.source_checkpoint) : o.qann_checkpoint;
+  if (!std::filesystem::exists(qpath)) {
+    throw Error("finding the QANN for " + o.snn.string(), "checkpoint " + qpath.string() + " does not exist",
+                "pass it with --qann");
+  }
+  Checkpoint ck = load_checkpoint(qpath);
+  if (ck.vocab != sm.vocab) throw Error("--qann " + qpath.string(), "its vocabulary differs from the spiking model's");
+  QannRef ref(ck.model);
+  WordTokenizer tok(sm.vocab);
+  FashionVqa data(o.data_dir.empty() ? default_fashion_mnist_dir() : o.data_dir, static_cast<uint64_t>(sm.train_seed));
+  const ImageSet& set = data.images(o.split);
+
+  snn::RunOptions run;
+  run.timesteps = o.timesteps > 0 ? o.timesteps : sm.default_timesteps;
+  run.until_quiet = o.until_quiet;
+  snn::SnnTokenModel snn_model(sm, run);
+
+  SimulateReport rep;
+  rep.task = o.task;
+  rep.split = o.split;
+  rep.neuron = sm.neuron;
+  rep.timesteps = run.timesteps;
+  rep.until_quiet = run.until_quiet;
+  const int64_t total = o.limit > 0 ? std::min<int64_t>(o.limit, set.n * kQuestionTypes) : set.n * kQuestionTypes;
+  const int64_t n_images = (total + kQuestionTypes - 1) / kQuestionTypes;
+  std::array<std::vector<int>, kQuestionTypes> prompts;
+  for (int q = 0; q < kQuestionTypes; ++q) prompts[q] = prompt_tokens(tok, fashion_vqa_questions(static_cast<QuestionType>(q))[0]);
+
+  int64_t correct = 0, qann_correct = 0, agree = 0;
+  std::optional<Progress> progress;
+  if (o.progress) progress.emplace("simulate", total, "questions");
+  torch::NoGradGuard ng;
+  const int batch = 64;
+  for (int64_t i0 = 0; i0 < n_images; i0 += batch) {
+    const int64_t i1 = std::min(n_images, i0 + batch);
+    std::vector<int64_t> idx;
+    for (int64_t i = i0; i < i1; ++i) idx.push_back(i);
+    torch::Tensor images = image_batch(set, idx);  // (B, S, S)
+    // --- QANN: batched greedy generation (timed) ---
+    auto tq = Clock::now();
+    QannCache primed;
+    ref.prime(ref.image_prefix(images), primed);
+    std::array<std::vector<std::vector<int>>, kQuestionTypes> qann_answers;
+    for (int q = 0; q < kQuestionTypes; ++q) qann_answers[q] = qann_greedy(ref, primed, prompts[q], o.max_new_tokens);
+    rep.qann_seconds += since(tq);
+    // --- SNN: one sample at a time through the TokenModel interface (timed) ---
+    for (int64_t i = i0; i < i1; ++i) {
+      std::span<const float> px(images[i - i0].data_ptr<float>(), static_cast<size_t>(sm.image_size) * sm.image_size);
+      for (int q = 0; q < kQuestionTypes; ++q) {
+        if (i * kQuestionTypes + q >= total) continue;
+        auto ts = Clock::now();
+        std::vector<std::vector<float>> step_logits;
+        std::vector<int> answer;
+        step_logits.push_back(snn_model.begin(px, prompts[q]));
+        rep.inferences++;
+        for (int k = 0; k < o.max_new_tokens; ++k) {
+          int next = decoding::argmax(step_logits.back());
+          if (next == WordTokenizer::kEos) break;
+          answer.push_back(next);
+          if (k + 1 == o.max_new_tokens || snn_model.text_length() >= sm.max_text_len) break;
+          step_logits.push_back(snn_model.append(next));
+          rep.inferences++;
+        }
+        rep.snn_seconds += since(ts);
+        // --- compare: QANN logits teacher-forced on the SNN's tokens (not timed) ---
+        std::vector<int64_t> seq(prompts[q].begin(), prompts[q].end());
+        for (size_t k = 0; k + 1 < step_logits.size(); ++k) seq.push_back(answer[k]);
+        QannCache one;
+        one.nk.resize(primed.nk.size());
+        one.nv.resize(primed.nv.size());
+        for (size_t l = 0; l < primed.nk.size(); ++l) {
+          one.nk[l] = primed.nk[l].narrow(0, i - i0, 1);
+          one.nv[l] = primed.nv[l].narrow(0, i - i0, 1);
+        }
+        one.len = primed.len;
+        torch::Tensor ql = ref.decode(torch::tensor(seq, torch::kInt64).unsqueeze(0), one).squeeze(0).contiguous();
+        for (size_t k = 0; k < step_logits.size(); ++k) {
+          const float* row = ql[static_cast<int64_t>(prompts[q].size() - 1 + k)].data_ptr<float>();
+          for (size_t v = 0; v < step_logits[k].size(); ++v) {
+            rep.max_abs_dlogit = std::max(rep.max_abs_dlogit, static_cast<double>(std::fabs(step_logits[k][v] - row[v])));
+          }
+        }
+        const std::string want = fashion_vqa_answer(set.labels[i], static_cast<QuestionType>(q));
+        const std::string got = tok.decode(answer), qgot = tok.decode(qann_answers[q][i - i0]);
+        correct += got == want;
+        qann_correct += qgot == want;
+        agree += got == qgot;
+        rep.n++;
+      }
+    }
+    if (progress) {
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "agreement %.4f, accuracy %.4f", static_cast<double>(agree) / rep.n,
+                    static_cast<double>(correct) / rep.n);
+      progress->update(rep.n, extra);
+    }
+  }
+  if (progress) progress->finish();
+  if (rep.n == 0) throw Error("simulate", "no samples to run", "check --limit and --split");
+  rep.accuracy = static_cast<double>(correct) / rep.n;
+  rep.qann_accuracy = static_cast<double>(qann_correct) / rep.n;
+  rep.agreement = static_cast<double>(agree) / rep.n;
+  rep.steps_per_inference = static_cast<double>(snn_model.decoder_steps()) / std::max<int64_t>(1, rep.inferences);
+  rep.unsettled_runs = snn_model.runs_unsettled();
+
+  // --- activity per layer and per sample ---
+  int64_t neurons_rows = 0, synapses = 0, linear_sops = 0;
+  double total_spikes = 0;
+  for (const snn::GraphEngine* eng : {&snn_model.encoder(), &snn_model.decoder()}) {
+    const auto& g = eng->graph();
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+      const auto& st = eng->stats()[k];
+      const auto& node = g.nodes[k];
+      LayerActivity la;
+      la.graph = g.name;
+      la.name = node.name;
+      la.kind = snn::op_kind_name(node.kind);
+      la.spikes = static_cast<double>(st.spikes_pos + st.spikes_neg) / rep.n;
+      la.sops = static_cast<double>(st.sops) / rep.n;
+      la.neuron_updates = static_cast<double>(st.neuron_updates) / rep.n;
+      la.dense_ops = static_cast<double>(st.dense_ops) / rep.n;
+      la.dense_macs = static_cast<double>(st.dense_macs) / rep.n;
+      if (node.kind == snn::OpKind::linear) {
+        la.synapses = static_cast<int64_t>(node.in) * node.cols;
+        synapses += la.synapses;
+        linear_sops += st.sops;
+      }
+      rep.spikes += la.spikes;
+      rep.sops += la.sops;
+      rep.neuron_updates += la.neuron_updates;
+      rep.dense_ops += la.dense_ops;
+      rep.dense_macs += la.dense_macs;
+      total_spikes += static_cast<double>(st.spikes_pos + st.spikes_neg);
+      neurons_rows += st.neuron_updates;
+      rep.layers.push_back(std::move(la));
+    }
+  }
+  const double steps = std::max(1.0, rep.steps_per_inference);
+  const double inferences = static_cast<double>(rep.inferences);
+  rep.spikes_per_neuron = neurons_rows > 0 ? total_spikes / (static_cast<double>(neurons_rows) / steps) : 0.0;
+  rep.sops_per_synapse = synapses > 0 ? static_cast<double>(linear_sops) / (static_cast<double>(synapses) * inferences) : 0.0;
+  return rep;
+}
+
+}  // namespace spikefm

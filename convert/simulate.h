@@ -1,0 +1,52 @@
+// `spikefm simulate`: the converted model on a task, side by side with the QANN it came from, on the
+// same samples (torch-free entry point).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace spikefm {
+
+struct SimulateOptions {
+  std::filesystem::path snn;
+  std::string task = "fashion-vqa";
+  std::string split = "test";
+  std::filesystem::path data_dir;         // empty: default_fashion_mnist_dir()
+  std::filesystem::path qann_checkpoint;  // empty: the checkpoint recorded in the SNN file
+  int64_t limit = 0;                      // first N (image, question) samples; 0 = all
+  int timesteps = 0;                      // 0: the file's default T
+  bool until_quiet = false;               // exact neurons: run each inference until no neuron spikes
+  int max_new_tokens = 6;
+  bool progress = true;
+};
+
+struct LayerActivity {
+  std::string graph, name, kind;
+  double spikes = 0, sops = 0, neuron_updates = 0, dense_ops = 0, dense_macs = 0;  // per sample
+  int64_t synapses = 0;  // linear layers: in × out (weights)
+};
+
+struct SimulateReport {
+  std::string task, split, neuron;
+  int timesteps = 0;
+  bool until_quiet = false;
+  int64_t n = 0;
+  double accuracy = 0, qann_accuracy = 0;
+  double agreement = 0;        // fraction of samples whose SNN answer equals the QANN's
+  double max_abs_dlogit = 0;   // over every generated position (QANN teacher-forced on the SNN's tokens)
+  int64_t inferences = 0;      // spiking inferences (decoder runs) in total
+  double steps_per_inference = 0;
+  int64_t unsettled_runs = 0;  // runs that ended with neurons still spiking
+  // per sample (one image + one question, all generated tokens)
+  double spikes = 0, sops = 0, neuron_updates = 0, dense_ops = 0, dense_macs = 0;
+  double spikes_per_neuron = 0;  // spikes / (neurons x rows) per inference, over spiking layers
+  double sops_per_synapse = 0;   // SOPs / weights per inference, over linear layers
+  double snn_seconds = 0, qann_seconds = 0;  // wall time of generation on the same samples
+  std::vector<LayerActivity> layers;
+};
+
+SimulateReport simulate_fashion_vqa(const SimulateOptions& opts);
+
+}  // namespace spikefm

@@ -1,0 +1,514 @@
+#include "snn/graph_engine.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/dense_kernels.h"
+#include "common/error.h"
+
+namespace spikefm::snn {
+
+namespace {
+bool is_rate(const SpikingGraph& g) { return g.coding == Coding::rate; }
+}  // namespace
+
+GraphEngine::GraphEngine(SpikingGraph graph) : g_(std::move(graph)) {
+  g_.validate();
+  const int rc = g_.rows_cap;
+  rt_.resize(g_.nodes.size());
+  changed_.resize(g_.nodes.size());
+  stats_.assign(g_.nodes.size(), LayerStats{});
+  for (size_t idx = 0; idx < g_.nodes.size(); ++idx) {
+    const OpNode& n = g_.nodes[idx];
+    NodeRt& r = rt_[idx];
+    const bool map = n.is_map();
+    r.srows = map ? n.heads * rc : rc;
+    r.scols = map ? rc : n.cols;
+    r.value.assign(static_cast<size_t>(r.srows) * r.scols, 0.0f);
+    r.fresh.assign(r.srows, 0);
+    changed_[idx].assign(r.srows, 0);
+    switch (n.kind) {
+      case OpKind::pixel_input:
+      case OpKind::row_input:
+        r.input.assign(static_cast<size_t>(rc) * n.cols, 0.0f);
+        break;
+      case OpKind::encode_linear:
+        r.acc.assign(static_cast<size_t>(rc) * n.cols, 0);
+        break;
+      case OpKind::linear:
+        r.acc.assign(static_cast<size_t>(rc) * n.cols, 0);
+        r.qt.resize(static_cast<size_t>(n.in) * n.cols);
+        for (int o = 0; o < n.cols; ++o) {
+          for (int i = 0; i < n.in; ++i) r.qt[static_cast<size_t>(i) * n.cols + o] = n.weight[static_cast<size_t>(o) * n.in + i];
+        }
+        break;
+      case OpKind::neuron:
+        r.acc.assign(r.value.size(), 0);
+        r.delta.assign(r.value.size(), 0);
+        r.pending.assign(r.srows, 0);
+        if (n.neuron == NeuronKind::if_rate) {
+          r.membrane.assign(r.value.size(), 0.0f);
+          r.prev.assign(r.value.size(), 0.0f);
+        } else {
+          r.target.assign(r.value.size(), 0);
+        }
+        break;
+      case OpKind::qk_product:
+        r.acc.assign(r.value.size(), 0);
+        break;
+      case OpKind::av_product:
+        r.acc.assign(static_cast<size_t>(rc) * n.cols, 0);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void GraphEngine::reset() {
+  for (auto& r : rt_) {
+    std::fill(r.value.begin(), r.value.end(), 0.0f);
+    std::fill(r.acc.begin(), r.acc.end(), 0);
+    std::fill(r.target.begin(), r.target.end(), 0);
+    std::fill(r.membrane.begin(), r.membrane.end(), 0.0f);
+    std::fill(r.prev.begin(), r.prev.end(), 0.0f);
+    std::fill(r.delta.begin(), r.delta.end(), 0);
+    std::fill(r.pending.begin(), r.pending.end(), 0);
+    std::fill(r.input.begin(), r.input.end(), 0.0f);
+    std::fill(r.fresh.begin(), r.fresh.end(), 0);
+    r.ev_rows.clear();
+  }
+  rows_ = 0;
+}
+
+void GraphEngine::reset_stats() {
+  stats_.assign(g_.nodes.size(), LayerStats{});
+  step_stats_.clear();
+}
+
+void GraphEngine::set_rows(int rows) {
+  if (rows < 0 || rows > g_.rows_cap) {
+    throw Error("spiking graph '" + g_.name + "'", std::to_string(rows) + " rows do not fit rows_cap " +
+                                                       std::to_string(g_.rows_cap),
+                "the sequence is longer than the model's maximum");
+  }
+  const int rc = g_.rows_cap;
+  for (size_t idx = 0; idx < g_.nodes.size(); ++idx) {
+    const OpNode& n = g_.nodes[idx];
+    NodeRt& r = rt_[idx];
+    const bool map = n.is_map();
+    const int heads = map ? n.heads : 1;
+    for (int h = 0; h < heads; ++h) {
+      for (int i = 0; i < rc; ++i) {
+        const int sr = h * (map ? rc : 0) + i;
+        if (i >= rows && i < rows_) {
+          // rollback: the removed token's state goes away
+          auto zero = [&](auto& v, size_t width) {
+            if (!v.empty()) std::fill(v.begin() + sr * width, v.begin() + (sr + 1) * width, 0);
+          };
+          const size_t w = r.scols;
+          std::fill(r.value.begin() + sr * w, r.value.begin() + (sr + 1) * w, 0.0f);
+          if (!r.membrane.empty()) std::fill(r.membrane.begin() + sr * w, r.membrane.begin() + (sr + 1) * w, 0.0f);
+          if (!r.prev.empty()) std::fill(r.prev.begin() + sr * w, r.prev.begin() + (sr + 1) * w, 0.0f);
+          zero(r.acc, w);  // every accumulator has the node's storage width
+          zero(r.target, w);
+          zero(r.delta, w);
+          if (!r.pending.empty()) r.pending[sr] = 0;
+          if (!r.input.empty()) std::fill(r.input.begin() + sr * w, r.input.begin() + (sr + 1) * w, 0.0f);
+          r.fresh[sr] = 0;
+        }
+        if (i >= rows_ && i < rows) r.fresh[sr] = 1;  // new token: computed at the next step
+      }
+    }
+    // Kept rows of a map lose the columns of removed keys (zero already when causal).
+    if (map && rows < rows_) {
+      for (int sr = 0; sr < r.srows; ++sr) {
+        for (int j = rows; j < rows_; ++j) {
+          r.value[static_cast<size_t>(sr) * rc + j] = 0.0f;
+          if (!r.acc.empty()) r.acc[static_cast<size_t>(sr) * rc + j] = 0;
+          if (!r.target.empty()) r.target[static_cast<size_t>(sr) * rc + j] = 0;
+        }
+      }
+    }
+    // A non-causal map (encoder attention) sees new keys in every row: recompute all of them.
+    if (map && rows > rows_ && !n.causal) std::fill(r.fresh.begin(), r.fresh.end(), 1);
+    r.ev_rows.erase(std::remove_if(r.ev_rows.begin(), r.ev_rows.end(),
+                                   [&](int32_t sr) { return (map ? sr % rc : sr) >= rows; }),
+                    r.ev_rows.end());
+  }
+  rows_ = rows;
+}
+
+void GraphEngine::set_input(int node, int row, const float* values) {
+  const OpNode& n = g_.nodes.at(node);
+  if (n.kind != OpKind::pixel_input && n.kind != OpKind::row_input) {
+    throw Error("spiking graph '" + g_.name + "'", "node " + n.name + " is not an input");
+  }
+  if (row < 0 || row >= rows_) throw Error("spiking graph '" + g_.name + "'", "input row " + std::to_string(row) + " is not active");
+  NodeRt& r = rt_[node];
+  std::copy(values, values + n.cols, r.input.begin() + static_cast<size_t>(row) * n.cols);
+  r.fresh[row] = 1;
+}
+
+const float* GraphEngine::value_row(int node, int row) const {
+  const NodeRt& r = rt_.at(node);
+  return r.value.data() + static_cast<size_t>(row) * r.scols;
+}
+
+std::vector<float> GraphEngine::output_row(int row) const {
+  const OpNode& n = g_.nodes[g_.output];
+  const float* v = value_row(g_.output, row);
+  std::vector<float> out(v, v + n.cols);
+  if (is_rate(g_) && t_ > 0) {
+    for (float& x : out) x /= static_cast<float>(t_);
+  }
+  return out;
+}
+
+RunReport GraphEngine::run(const RunOptions& opts) {
+  if (opts.timesteps < 1 && !opts.until_quiet) throw Error("spiking simulation", "timesteps must be >= 1");
+  RunReport rep;
+  if (is_rate(g_)) {
+    // Rate coding restarts from zero state every run: inputs and biases are re-injected each step.
+    for (size_t idx = 0; idx < g_.nodes.size(); ++idx) {
+      NodeRt& r = rt_[idx];
+      std::vector<float> keep = r.input;
+      const int rows = rows_;
+      (void)rows;
+      std::fill(r.value.begin(), r.value.end(), 0.0f);
+      std::fill(r.acc.begin(), r.acc.end(), 0);
+      std::fill(r.membrane.begin(), r.membrane.end(), 0.0f);
+      std::fill(r.prev.begin(), r.prev.end(), 0.0f);
+      std::fill(r.delta.begin(), r.delta.end(), 0);
+      std::fill(r.pending.begin(), r.pending.end(), 0);
+      std::fill(r.fresh.begin(), r.fresh.end(), 1);
+      r.ev_rows.clear();
+      r.input = std::move(keep);
+    }
+  }
+  const int limit = opts.until_quiet && !is_rate(g_) ? opts.max_steps : opts.timesteps;
+  step_stats_.clear();
+  t_ = 0;
+  for (int s = 0; s < limit; ++s) {
+    const float k = is_rate(g_) ? static_cast<float>(s + 1) : 1.0f;
+    step_stats_.push_back(LayerStats{});
+    for (auto& c : changed_) std::fill(c.begin(), c.end(), 0);
+    for (size_t idx = 0; idx < g_.nodes.size(); ++idx) step_node(static_cast<int>(idx), k);
+    for (auto& r : rt_) std::fill(r.fresh.begin(), r.fresh.end(), 0);
+    ++t_;
+    const LayerStats& st = step_stats_.back();
+    const int64_t spikes = st.spikes_pos + st.spikes_neg;
+    rep.spikes += spikes;
+    rep.settled = spikes == 0;
+    if (opts.until_quiet && !is_rate(g_) && spikes == 0) break;
+  }
+  rep.steps = t_;
+  return rep;
+}
+
+void GraphEngine::step_node(int idx, float k) {
+  const OpNode& n = g_.nodes[idx];
+  NodeRt& r = rt_[idx];
+  std::vector<uint8_t>& ch = changed_[idx];
+  LayerStats st;
+  const int rc = g_.rows_cap;
+  const bool rate = is_rate(g_);
+
+  switch (n.kind) {
+    case OpKind::pixel_input:
+    case OpKind::row_input:
+      for (int i = 0; i < rows_; ++i) {
+        if (!r.fresh[i] && !rate) continue;
+        ch[i] = 1;
+        const float* in = r.input.data() + static_cast<size_t>(i) * n.cols;
+        float* v = r.value.data() + static_cast<size_t>(i) * n.cols;
+        for (int c = 0; c < n.cols; ++c) v[c] = (n.kind == OpKind::row_input) ? in[c] * k : in[c];
+      }
+      break;
+
+    case OpKind::encode_linear: {
+      const int src = n.inputs[0];
+      for (int i = 0; i < rows_; ++i) {
+        const bool new_input = changed_[src][i] && (r.fresh[i] || rt_[src].fresh[i]);
+        if (new_input) {
+          const float* px = rt_[src].value.data() + static_cast<size_t>(i) * n.in;
+          int32_t* acc = r.acc.data() + static_cast<size_t>(i) * n.cols;
+          for (int o = 0; o < n.cols; ++o) {
+            const int8_t* w = n.weight.data() + static_cast<size_t>(o) * n.in;
+            int32_t sum = 0;
+            for (int c = 0; c < n.in; ++c) sum += static_cast<int32_t>(px[c]) * w[c];
+            acc[o] = sum;
+          }
+          st.dense_macs += static_cast<int64_t>(n.in) * n.cols;
+        }
+        if (new_input || changed_[src][i] || r.fresh[i] || rate) {
+          ch[i] = 1;
+          const int32_t* acc = r.acc.data() + static_cast<size_t>(i) * n.cols;
+          float* v = r.value.data() + static_cast<size_t>(i) * n.cols;
+          for (int o = 0; o < n.cols; ++o) v[o] = (static_cast<float>(acc[o]) * n.scale[o] + n.bias[o]) * k;
+        }
+      }
+      break;
+    }
+
+    case OpKind::linear: {
+      const int src = n.inputs[0];
+      const NodeRt& s = rt_[src];
+      const int out = n.cols;
+      for (int32_t row : s.ev_rows) {
+        int32_t* acc = r.acc.data() + static_cast<size_t>(row) * out;
+        const int8_t* d = s.delta.data() + static_cast<size_t>(row) * n.in;
+        for (int i = 0; i < n.in; ++i) {
+          const int32_t sv = d[i];
+          if (sv == 0) continue;
+          const int8_t* w = r.qt.data() + static_cast<size_t>(i) * out;
+          for (int o = 0; o < out; ++o) acc[o] += sv * w[o];
+          st.events += 1;
+          st.sops += out;
+          st.weight_bytes_read += out;
+        }
+        ch[row] = 1;
+      }
+      for (int i = 0; i < rows_; ++i) {
+        if (!(ch[i] || r.fresh[i] || rate)) continue;
+        ch[i] = 1;
+        const int32_t* acc = r.acc.data() + static_cast<size_t>(i) * out;
+        float* v = r.value.data() + static_cast<size_t>(i) * out;
+        for (int o = 0; o < out; ++o) v[o] = static_cast<float>(acc[o]) * n.scale[o] + n.bias[o] * k;
+      }
+      break;
+    }
+
+    case OpKind::neuron: {
+      const int src = n.inputs[0];
+      const NodeRt& in = rt_[src];
+      const int w = r.scols;
+      const int cols = n.is_map() ? rows_ : n.cols;
+      const int heads = n.is_map() ? n.heads : 1;
+      for (int32_t row : r.ev_rows) std::fill(r.delta.begin() + static_cast<size_t>(row) * w, r.delta.begin() + static_cast<size_t>(row + 1) * w, 0);
+      r.ev_rows.clear();
+      const float lo = static_cast<float>(n.lo), hi = static_cast<float>(n.hi);
+      for (int h = 0; h < heads; ++h) {
+        for (int i = 0; i < rows_; ++i) {
+          const int sr = n.is_map() ? h * rc + i : i;
+          const size_t base = static_cast<size_t>(sr) * w;
+          const float* x = in.value.data() + base;
+          st.neuron_updates += cols;
+          if (r.fresh[sr]) {
+            ch[sr] = 1;  // value θ·S = 0 for a new row
+            if (n.neuron == NeuronKind::if_rate) {
+              std::fill(r.membrane.begin() + base, r.membrane.begin() + base + w, n.theta * 0.5f);
+              std::fill(r.prev.begin() + base, r.prev.begin() + base + w, 0.0f);
+            }
+          }
+          if (changed_[src][sr] || r.fresh[sr]) {
+            if (n.neuron == NeuronKind::if_rate) {
+              for (int c = 0; c < cols; ++c) {
+                r.membrane[base + c] += x[c] - r.prev[base + c];
+                r.prev[base + c] = x[c];
+              }
+            } else {
+              for (int c = 0; c < cols; ++c) {
+                r.target[base + c] = static_cast<int32_t>(dense::quantize_count(x[c], n.theta, lo, hi));
+              }
+            }
+            r.pending[sr] = 1;
+          }
+          if (!r.pending[sr]) continue;
+          bool spiked = false, still = false;
+          int32_t* S = r.acc.data() + base;
+          int8_t* d = r.delta.data() + base;
+          float* v = r.value.data() + base;
+          for (int c = 0; c < cols; ++c) {
+            int32_t sp = 0;
+            if (n.neuron == NeuronKind::if_rate) {
+              float& V = r.membrane[base + c];
+              if (V >= n.theta) sp = 1;
+              else if (n.lo < 0 && V < 0.0f) sp = -1;
+              V -= static_cast<float>(sp) * n.theta;
+              still |= V >= n.theta || (n.lo < 0 && V < 0.0f);
+            } else {
+              const int32_t gap = r.target[base + c] - S[c];
+              const int32_t b = n.neuron == NeuronKind::burst ? n.burst : 1;
+              sp = std::clamp(gap, -b, b);
+              still |= gap != sp;
+            }
+            if (sp != 0) {
+              S[c] += sp;
+              d[c] = static_cast<int8_t>(sp);
+              v[c] = static_cast<float>(S[c]) * n.theta;
+              spiked = true;
+              if (sp > 0) st.spikes_pos += sp;
+              else st.spikes_neg -= sp;
+            }
+          }
+          r.pending[sr] = still;
+          if (spiked) {
+            r.ev_rows.push_back(sr);
+            ch[sr] = 1;
+          }
+        }
+      }
+      break;
+    }
+
+    case OpKind::add: {
+      const int a = n.inputs[0], b = n.inputs[1];
+      for (int i = 0; i < rows_; ++i) {
+        if (!(changed_[a][i] || changed_[b][i] || r.fresh[i] || rate)) continue;
+        ch[i] = 1;
+        const float* va = rt_[a].value.data() + static_cast<size_t>(i) * n.cols;
+        const float* vb = rt_[b].value.data() + static_cast<size_t>(i) * n.cols;
+        float* v = r.value.data() + static_cast<size_t>(i) * n.cols;
+        for (int c = 0; c < n.cols; ++c) v[c] = va[c] + vb[c];
+      }
+      break;
+    }
+
+    case OpKind::layer_norm: {
+      const int src = n.inputs[0];
+      std::vector<float> tmp(rate ? n.cols : 0);
+      for (int i = 0; i < rows_; ++i) {
+        if (!(changed_[src][i] || r.fresh[i] || rate)) continue;
+        ch[i] = 1;
+        const float* x = rt_[src].value.data() + static_cast<size_t>(i) * n.cols;
+        float* y = r.value.data() + static_cast<size_t>(i) * n.cols;
+        if (rate) {
+          for (int c = 0; c < n.cols; ++c) tmp[c] = x[c] / k;
+          dense::layer_norm_row(tmp.data(), y, n.cols, n.gamma.data(), n.beta.data(), n.eps);
+          for (int c = 0; c < n.cols; ++c) y[c] *= k;
+        } else {
+          dense::layer_norm_row(x, y, n.cols, n.gamma.data(), n.beta.data(), n.eps);
+        }
+        st.dense_ops += 8 * static_cast<int64_t>(n.cols) + 2;
+      }
+      break;
+    }
+
+    case OpKind::qk_product: {
+      const NodeRt& q = rt_[n.inputs[0]];
+      const NodeRt& kk = rt_[n.inputs[1]];
+      const int C = g_.nodes[n.inputs[0]].cols, d = C / n.heads;
+      // ΔS_q · S_k(t−1)ᵀ
+      for (int32_t r_q : q.ev_rows) {
+        const int jmax = n.causal ? r_q + 1 : rows_;
+        for (int c = 0; c < C; ++c) {
+          const int32_t dq = q.delta[static_cast<size_t>(r_q) * C + c];
+          if (dq == 0) continue;
+          const int sr = (c / d) * rc + r_q;
+          int32_t* P = r.acc.data() + static_cast<size_t>(sr) * rc;
+          for (int j = 0; j < jmax; ++j) {
+            const size_t kc = static_cast<size_t>(j) * C + c;
+            P[j] += dq * (kk.acc[kc] - kk.delta[kc]);
+          }
+          st.events += 1;
+          st.sops += jmax;
+          ch[sr] = 1;
+        }
+      }
+      // S_q(t) · ΔS_kᵀ
+      for (int32_t r_k : kk.ev_rows) {
+        const int i0 = n.causal ? r_k : 0;
+        for (int c = 0; c < C; ++c) {
+          const int32_t dk = kk.delta[static_cast<size_t>(r_k) * C + c];
+          if (dk == 0) continue;
+          const int h = c / d;
+          for (int i = i0; i < rows_; ++i) {
+            const int sr = h * rc + i;
+            r.acc[static_cast<size_t>(sr) * rc + r_k] += dk * q.acc[static_cast<size_t>(i) * C + c];
+            ch[sr] = 1;
+          }
+          st.events += 1;
+          st.sops += rows_ - i0;
+        }
+      }
+      for (int h = 0; h < n.heads; ++h) {
+        for (int i = 0; i < rows_; ++i) {
+          const int sr = h * rc + i;
+          if (!(ch[sr] || r.fresh[sr] || rate)) continue;
+          ch[sr] = 1;
+          const int valid = n.causal ? i + 1 : rows_;
+          const int32_t* P = r.acc.data() + static_cast<size_t>(sr) * rc;
+          float* v = r.value.data() + static_cast<size_t>(sr) * rc;
+          for (int j = 0; j < valid; ++j) v[j] = static_cast<float>(P[j]) * n.prod_scale / k;
+          for (int j = valid; j < rows_; ++j) v[j] = 0.0f;
+        }
+      }
+      break;
+    }
+
+    case OpKind::softmax: {
+      const int src = n.inputs[0];
+      std::vector<float> tmp(rate ? rc : 0);
+      for (int h = 0; h < n.heads; ++h) {
+        for (int i = 0; i < rows_; ++i) {
+          const int sr = h * rc + i;
+          if (!(changed_[src][sr] || r.fresh[sr] || rate)) continue;
+          ch[sr] = 1;
+          const int valid = n.causal ? i + 1 : rows_;
+          const float* x = rt_[src].value.data() + static_cast<size_t>(sr) * rc;
+          float* y = r.value.data() + static_cast<size_t>(sr) * rc;
+          if (rate) {
+            for (int j = 0; j < valid; ++j) tmp[j] = x[j] / k;
+            dense::softmax_row(tmp.data(), y, valid, rows_);
+            for (int j = 0; j < valid; ++j) y[j] *= k;
+          } else {
+            dense::softmax_row(x, y, valid, rows_);
+          }
+          st.dense_ops += 5 * static_cast<int64_t>(valid);
+        }
+      }
+      break;
+    }
+
+    case OpKind::av_product: {
+      const NodeRt& p = rt_[n.inputs[0]];
+      const NodeRt& vv = rt_[n.inputs[1]];
+      const int C = n.cols, d = C / n.heads;
+      // ΔS_p · S_v(t−1)
+      for (int32_t sr : p.ev_rows) {
+        const int h = sr / rc, i = sr % rc;
+        int32_t* O = r.acc.data() + static_cast<size_t>(i) * C + h * d;
+        const int8_t* dp_row = p.delta.data() + static_cast<size_t>(sr) * rc;
+        for (int j = 0; j < rows_; ++j) {
+          const int32_t dp = dp_row[j];
+          if (dp == 0) continue;
+          const size_t vb = static_cast<size_t>(j) * C + h * d;
+          for (int c = 0; c < d; ++c) O[c] += dp * (vv.acc[vb + c] - vv.delta[vb + c]);
+          st.events += 1;
+          st.sops += d;
+        }
+        ch[i] = 1;
+      }
+      // S_p(t) · ΔS_v
+      for (int32_t r_v : vv.ev_rows) {
+        const int i0 = n.causal ? r_v : 0;
+        for (int c = 0; c < C; ++c) {
+          const int32_t dv = vv.delta[static_cast<size_t>(r_v) * C + c];
+          if (dv == 0) continue;
+          const int h = c / d;
+          for (int i = i0; i < rows_; ++i) {
+            const int32_t pc = p.acc[static_cast<size_t>(h * rc + i) * rc + r_v];
+            if (pc == 0) continue;
+            r.acc[static_cast<size_t>(i) * C + c] += dv * pc;
+            ch[i] = 1;
+          }
+          st.events += 1;
+          st.sops += rows_ - i0;
+        }
+      }
+      for (int i = 0; i < rows_; ++i) {
+        if (!(ch[i] || r.fresh[i] || rate)) continue;
+        ch[i] = 1;
+        const int32_t* O = r.acc.data() + static_cast<size_t>(i) * C;
+        float* v = r.value.data() + static_cast<size_t>(i) * C;
+        for (int c = 0; c < C; ++c) v[c] = static_cast<float>(O[c]) * n.prod_scale / k;
+      }
+      break;
+    }
+  }
+  stats_[idx] += st;
+  step_stats_.back() += st;
+}
+
+}  // namespace spikefm::snn

@@ -1,0 +1,195 @@
+// The converted spiking model against the integer QANN it came from, on fresh random models and
+// inputs: with ST-BIF or burst neurons run until no neuron spikes, every output must be bit-identical.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "ann_ref/checkpoint.h"
+#include "ann_ref/qann.h"
+#include "common/error.h"
+#include "common/h5_file.h"
+#include "convert/mfm_to_snn.h"
+#include "snn/snn_token_model.h"
+#include "tests/ann_ref/tiny_model.h"
+#include "tests/test_tmp.h"
+
+using namespace spikefm;
+
+namespace {
+
+// A random QANN (tiny size, L = 4) with clip values spread so that quantizers neither saturate nor
+// round everything to zero.
+Mfm random_qann(uint64_t seed, int levels = 4) {
+  MfmConfig c = test::tiny_config(levels);
+  c.qann = true;
+  c.weight_bits = 8;
+  torch::manual_seed(seed);
+  Mfm m(c);
+  torch::NoGradGuard ng;
+  std::mt19937 rng(static_cast<uint32_t>(seed));
+  for (auto& q : m->quantizers()) q->lambda.fill_(std::uniform_real_distribution<float>(0.8f, 2.5f)(rng));
+  m->eval();
+  return m;
+}
+
+torch::Tensor random_images(int64_t B, uint64_t seed) {
+  torch::manual_seed(seed);
+  return torch::randint(0, 256, {B, 28, 28}).to(torch::kFloat32) / 255.0f;
+}
+
+bool bit_equal(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+
+struct Converted {
+  test::TempDir dir;
+  std::filesystem::path ck, snn;
+  Mfm model;
+  snn::SnnModel sm;
+  Converted(uint64_t seed, const std::string& neuron, int levels = 4) : model(random_qann(seed, levels)) {
+    ck = dir / "q.h5";
+    snn = dir / "q.snn.h5";
+    save_checkpoint(ck, model, FashionVqa::make_tokenizer().vocab(), TrainMeta{});
+    ConvertOptions o;
+    o.neuron = neuron;
+    o.burst = 3;
+    convert_checkpoint(ck, o).save(snn);
+    sm = snn::SnnModel::load(snn);  // through the file, as the CLI does
+  }
+};
+
+}  // namespace
+
+class Exactness : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Exactness, EncoderOutputEqualsTheQannBitForBit) {
+  for (uint64_t seed : {1u, 2u, 3u}) {
+    Converted cv(seed, GetParam());
+    QannRef ref(cv.model);
+    torch::Tensor img = random_images(1, seed + 100);
+    torch::Tensor want = ref.image_prefix(img).squeeze(0).contiguous();  // (P, C)
+    snn::SnnTokenModel tm(cv.sm, snn::RunOptions{.timesteps = 1, .until_quiet = true, .max_steps = 4096});
+    tm.begin(std::span<const float>(img.data_ptr<float>(), 28 * 28), {1, 7, 3});
+    const int P = cv.sm.num_patches();
+    for (int i = 0; i < P; ++i) {
+      std::vector<float> got = tm.encoder().output_row(i);
+      ASSERT_TRUE(bit_equal(got.data(), want[i].data_ptr<float>(), got.size())) << "seed " << seed << " row " << i;
+    }
+    EXPECT_EQ(tm.runs_unsettled(), 0);
+  }
+}
+
+TEST_P(Exactness, DecoderLogitsEqualTheQannBitForBitThroughAppendAndRollback) {
+  for (uint64_t seed : {4u, 5u, 6u}) {
+    Converted cv(seed, GetParam());
+    QannRef ref(cv.model);
+    torch::Tensor img = random_images(1, seed + 200);
+    const int V = static_cast<int>(cv.sm.vocab.size());
+    std::mt19937 rng(static_cast<uint32_t>(seed));
+    std::vector<int> seq(9);
+    for (int& t : seq) t = 5 + static_cast<int>(rng() % (V - 5));
+    // QANN logits of every position of `seq`, teacher-forced
+    QannCache cache;
+    ref.prime(ref.image_prefix(img), cache);
+    torch::Tensor want = ref.decode(torch::tensor(std::vector<int64_t>(seq.begin(), seq.end())).unsqueeze(0), cache)
+                             .squeeze(0)
+                             .contiguous();  // (9, V)
+    snn::SnnTokenModel tm(cv.sm, snn::RunOptions{.timesteps = 1, .until_quiet = true, .max_steps = 4096});
+    std::span<const float> px(img.data_ptr<float>(), 28 * 28);
+    std::vector<float> got = tm.begin(px, {seq[0], seq[1], seq[2]});
+    ASSERT_TRUE(bit_equal(got.data(), want[2].data_ptr<float>(), V)) << "seed " << seed << " prompt";
+    for (int t = 3; t < 9; ++t) {
+      got = tm.append(seq[t]);
+      ASSERT_TRUE(bit_equal(got.data(), want[t].data_ptr<float>(), V)) << "seed " << seed << " position " << t;
+    }
+    // drop 4 tokens and take another path: equal to the QANN on that path
+    tm.rollback(4);
+    std::vector<int> alt(seq.begin(), seq.begin() + 5);
+    alt.push_back(5 + (seq[5] - 5 + 1) % (V - 5));
+    got = tm.append(alt.back());
+    QannCache c2;
+    ref.prime(ref.image_prefix(img), c2);
+    torch::Tensor want2 = ref.decode(torch::tensor(std::vector<int64_t>(alt.begin(), alt.end())).unsqueeze(0), c2)
+                              .squeeze(0)
+                              .contiguous();
+    ASSERT_TRUE(bit_equal(got.data(), want2[5].data_ptr<float>(), V)) << "seed " << seed << " after rollback";
+    // same image again: the cached image rows are reused and still exact
+    got = tm.begin(px, {seq[0], seq[1], seq[2]});
+    ASSERT_TRUE(bit_equal(got.data(), want[2].data_ptr<float>(), V)) << "seed " << seed << " reused image";
+    EXPECT_EQ(tm.runs_unsettled(), 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Neurons, Exactness, ::testing::Values("st_bif", "burst"));
+
+TEST(Exactness, TooFewTimestepsIsNotExactButRateCodingApproachesTheQann) {
+  // Sanity of the comparison itself: one timestep cannot settle L = 4 levels, so the outputs differ.
+  Converted cv(9, "st_bif");
+  QannRef ref(cv.model);
+  torch::Tensor img = random_images(1, 300);
+  torch::Tensor want = ref.image_prefix(img).squeeze(0).contiguous();
+  snn::SnnTokenModel one(cv.sm, snn::RunOptions{.timesteps = 1});
+  one.begin(std::span<const float>(img.data_ptr<float>(), 28 * 28), {1, 2});
+  std::vector<float> got = one.encoder().output_row(0);
+  EXPECT_FALSE(bit_equal(got.data(), want[0].data_ptr<float>(), got.size()));
+
+  // Rate-coded IF approximates the unquantized clipped activations, so it is compared with a QANN of
+  // fine levels (L = 64, close to unquantized): its error must shrink as T grows.
+  Converted rate(9, "if_rate", 64);
+  QannRef fine(rate.model);
+  want = fine.image_prefix(img).squeeze(0).contiguous();
+  double err[2];
+  int k = 0;
+  for (int T : {8, 256}) {
+    snn::SnnTokenModel tm(rate.sm, snn::RunOptions{.timesteps = T});
+    tm.begin(std::span<const float>(img.data_ptr<float>(), 28 * 28), {1, 2});
+    double e = 0, norm = 0;
+    for (int i = 0; i < rate.sm.num_patches(); ++i) {
+      std::vector<float> row = tm.encoder().output_row(i);
+      for (size_t c = 0; c < row.size(); ++c) {
+        double w = want[i][static_cast<int64_t>(c)].item<float>();
+        e += (row[c] - w) * (row[c] - w);
+        norm += w * w;
+      }
+    }
+    err[k++] = e / norm;
+  }
+  EXPECT_LT(err[1], err[0]) << "NMSE at T=8: " << err[0] << ", T=256: " << err[1];
+}
+
+TEST(SnnFile, RejectsCorruptTruncatedAndNaNFiles) {
+  Converted cv(11, "st_bif");
+  // NaN threshold: the graph validation names the node
+  {
+    H5File f = H5File::open_rw(cv.snn);
+    f.set_attr("/graphs/decoder/nodes/dec.0.attn.q_q", "theta", std::nan(""));
+  }
+  try {
+    snn::SnnModel::load(cv.snn);
+    FAIL() << "NaN theta accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dec.0.attn.q_q"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("theta"), std::string::npos) << e.what();
+  }
+  // truncated
+  std::filesystem::resize_file(cv.snn, std::filesystem::file_size(cv.snn) / 2);
+  EXPECT_THROW(snn::SnnModel::load(cv.snn), Error);
+  // a model checkpoint is not a spiking model
+  try {
+    snn::SnnModel::load(cv.ck);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a spikefm spiking model"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Convert, RefusesAModelThatIsNotAQann) {
+  test::TempDir d;
+  Mfm m = test::tiny_model(1);
+  save_checkpoint(d / "f.h5", m, FashionVqa::make_tokenizer().vocab(), TrainMeta{});
+  try {
+    convert_checkpoint(d / "f.h5", ConvertOptions{});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--qann"), std::string::npos) << e.what();
+  }
+}
