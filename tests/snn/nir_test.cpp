@@ -44,7 +44,8 @@ void expect_error(Fn&& f, const std::vector<std::string>& needles) {
   }
 }
 
-fs::path data_dir() { return fs::path(__FILE__).parent_path() / "data"; }
+// Absolute path from CMake (__FILE__ is relative under ccache with CCACHE_BASEDIR).
+fs::path data_dir() { return fs::path(SPIKEFM_TEST_DATA); }
 
 // Values that float32 holds exactly, so a float32 file round trip must give them back bit for bit.
 std::vector<double> random_floats(std::mt19937& rng, int64_t n, float lo = -1.0f, float hi = 1.0f) {
