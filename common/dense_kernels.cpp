@@ -5,11 +5,6 @@
 
 namespace spikefm::dense {
 
-float quantize_count(float x, float theta, float lo, float hi) {
-  float q = std::floor(x / theta + 0.5f);
-  return std::min(hi, std::max(lo, q));
-}
-
 void quantize_counts(const float* x, float* counts, int64_t n, float theta, float lo, float hi) {
   for (int64_t i = 0; i < n; ++i) counts[i] = quantize_count(x[i], theta, lo, hi);
 }

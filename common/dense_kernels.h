@@ -16,8 +16,12 @@
 
 namespace spikefm::dense {
 
-// One count; the float ops are x / theta, + 0.5f, floor, clamp.
-float quantize_count(float x, float theta, float lo, float hi);
+// One count; the float ops are x / theta, + 0.5f, floor, clamp (inline: the spiking engine calls it
+// per neuron; the operations and so the result are the same wherever it is compiled).
+inline float quantize_count(float x, float theta, float lo, float hi) {
+  const float q = __builtin_floorf(x / theta + 0.5f);
+  return q < lo ? lo : (q > hi ? hi : q);
+}
 // counts[i] = quantize_count(x[i], theta, lo, hi) for i < n.
 void quantize_counts(const float* x, float* counts, int64_t n, float theta, float lo, float hi);
 

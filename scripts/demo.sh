@@ -1,34 +1,51 @@
 #!/usr/bin/env bash
 # The whole pipeline that exists so far, on built-in data, in a few minutes:
 #   1. train the small reference MFM on Fashion-VQA (bounded by DEMO_MINUTES, default 3)
-#   2. evaluate it on the official test images (exact-match answer accuracy)
-#   3. ask it a few questions about test images
-# Later stages (compress → convert → simulate → energy report) are added here as they land.
+#   2. evaluate it on the official test images (exact-match answer accuracy) and ask it questions
+#   3. fine-tune it into a QANN (quantizers at every linear/product input, int8 weights)
+#   4. convert the QANN into a spiking network (ST-BIF neurons) and into the rate-IF baseline
+#   5. simulate both beside the QANN: accuracy, agreement, spikes, SOPs, wall time
+# Later stages (energy on a modeled neuromorphic chip, compression) are added here as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 BIN="$BUILD/spikefm"
 OUT=out/demo
 MINUTES=${DEMO_MINUTES:-3}
+QANN_MINUTES=${DEMO_QANN_MINUTES:-1.5}
+SAMPLES=${DEMO_SAMPLES:-400}
 mkdir -p "$OUT"
 
-echo "== 1/3 train: small MFM on Fashion-VQA, at most $MINUTES min =="
+echo "== 1/5 train: small MFM on Fashion-VQA, at most $MINUTES min =="
 "$BIN" train --task fashion-vqa --model small --minutes "$MINUTES" --epochs 4 --out "$OUT/small.h5"
 
 echo
-echo "== 2/3 evaluate on the Fashion-VQA test split (10,000 images x 4 questions) =="
+echo "== 2/5 evaluate on the Fashion-VQA test split (10,000 images x 4 questions), then ask =="
 "$BIN" eval --checkpoint "$OUT/small.h5" --task fashion-vqa --split test | tee "$OUT/eval.txt"
 "$BIN" eval --checkpoint "$OUT/small.h5" --task fashion-vqa --split test --json > "$OUT/eval.json" 2>/dev/null
-
-echo
-echo "== 3/3 generate: answers to questions about test images =="
-for i in 0 1 2; do
+for i in 0 1; do
   for q in "what is this?" "is this footwear?" "which category group?"; do
     a=$("$BIN" generate --checkpoint "$OUT/small.h5" --index "$i" --question "$q" 2>"$OUT/gen.err")
     printf '  image %d  %-24s -> %-12s %s\n' "$i" "$q" "$a" "$(cat "$OUT/gen.err")"
   done
 done
 
+echo
+echo "== 3/5 QANN: fine-tune with L-level quantizers everywhere and int8 weights, $QANN_MINUTES min =="
+"$BIN" train --init "$OUT/small.h5" --qann --lr 1e-3 --minutes "$QANN_MINUTES" --epochs 1 --val-images 1000 \
+  --out "$OUT/small_qann.h5"
+
+echo
+echo "== 4/5 convert: QANN -> spiking networks =="
+"$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron st-bif --timesteps 16 --out "$OUT/small_stbif.snn.h5"
+"$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron if-rate --timesteps 32 --out "$OUT/small_ifrate.snn.h5"
+
+echo
+echo "== 5/5 simulate on $SAMPLES test questions, beside the QANN =="
+"$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --until-quiet | tee "$OUT/simulate_stbif.txt"
+"$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --timesteps 6 | tee "$OUT/simulate_stbif_t6.txt"
+"$BIN" simulate --snn "$OUT/small_ifrate.snn.h5" --limit "$((SAMPLES / 4))" --timesteps 32 | tee "$OUT/simulate_ifrate.txt"
+
 acc=$(python3 -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["accuracy"]))' "$OUT/eval.json")
 echo
-echo "demo: small MFM test exact-match accuracy ${acc}% (checkpoint $OUT/small.h5, report $OUT/eval.json)"
+echo "demo: small MFM test exact-match accuracy ${acc}%; spiking (ST-BIF) results in $OUT/simulate_stbif.txt"

@@ -37,15 +37,16 @@ GraphEngine::GraphEngine(SpikingGraph graph) : g_(std::move(graph)) {
         break;
       case OpKind::linear:
         r.acc.assign(static_cast<size_t>(rc) * n.cols, 0);
-        r.qt.resize(static_cast<size_t>(n.in) * n.cols);
-        for (int o = 0; o < n.cols; ++o) {
-          for (int i = 0; i < n.in; ++i) r.qt[static_cast<size_t>(i) * n.cols + o] = n.weight[static_cast<size_t>(o) * n.in + i];
-        }
+        r.lin = std::make_unique<EventLinearI8>(
+            EventLinearI8::from_weight(Eigen::Map<const MatrixI8R>(n.weight.data(), n.cols, n.in)));
         break;
       case OpKind::neuron:
         r.acc.assign(r.value.size(), 0);
         r.delta.assign(r.value.size(), 0);
         r.pending.assign(r.srows, 0);
+        r.events.rows = r.srows;
+        r.events.width = r.scols;
+        r.events.row_ptr.assign(r.srows + 1, 0);
         if (n.neuron == NeuronKind::if_rate) {
           r.membrane.assign(r.value.size(), 0.0f);
           r.prev.assign(r.value.size(), 0.0f);
@@ -252,22 +253,15 @@ void GraphEngine::step_node(int idx, float k) {
     }
 
     case OpKind::linear: {
-      const int src = n.inputs[0];
-      const NodeRt& s = rt_[src];
+      const NodeRt& s = rt_[n.inputs[0]];
       const int out = n.cols;
-      for (int32_t row : s.ev_rows) {
-        int32_t* acc = r.acc.data() + static_cast<size_t>(row) * out;
-        const int8_t* d = s.delta.data() + static_cast<size_t>(row) * n.in;
-        for (int i = 0; i < n.in; ++i) {
-          const int32_t sv = d[i];
-          if (sv == 0) continue;
-          const int8_t* w = r.qt.data() + static_cast<size_t>(i) * out;
-          for (int o = 0; o < out; ++o) acc[o] += sv * w[o];
-          st.events += 1;
-          st.sops += out;
-          st.weight_bytes_read += out;
-        }
-        ch[row] = 1;
+      if (!s.ev_rows.empty()) {
+        LayerStats k_st;  // the kernel also counts spikes; those belong to the neuron node
+        r.lin->accumulate(s.events, r.acc.data(), &k_st);
+        st.events += k_st.events;
+        st.sops += k_st.sops;
+        st.weight_bytes_read += k_st.weight_bytes_read;
+        for (int32_t row : s.ev_rows) ch[row] = 1;
       }
       for (int i = 0; i < rows_; ++i) {
         if (!(ch[i] || r.fresh[i] || rate)) continue;
@@ -287,6 +281,10 @@ void GraphEngine::step_node(int idx, float k) {
       const int heads = n.is_map() ? n.heads : 1;
       for (int32_t row : r.ev_rows) std::fill(r.delta.begin() + static_cast<size_t>(row) * w, r.delta.begin() + static_cast<size_t>(row + 1) * w, 0);
       r.ev_rows.clear();
+      SpikeEvents& ev = r.events;
+      std::fill(ev.row_ptr.begin(), ev.row_ptr.end(), 0);
+      ev.index.clear();
+      ev.value.clear();
       const float lo = static_cast<float>(n.lo), hi = static_cast<float>(n.hi);
       for (int h = 0; h < heads; ++h) {
         for (int i = 0; i < rows_; ++i) {
@@ -336,6 +334,9 @@ void GraphEngine::step_node(int idx, float k) {
             if (sp != 0) {
               S[c] += sp;
               d[c] = static_cast<int8_t>(sp);
+              ev.index.push_back(c);
+              ev.value.push_back(static_cast<int8_t>(sp));
+              ev.row_ptr[sr + 1] += 1;
               v[c] = static_cast<float>(S[c]) * n.theta;
               spiked = true;
               if (sp > 0) st.spikes_pos += sp;
@@ -349,6 +350,7 @@ void GraphEngine::step_node(int idx, float k) {
           }
         }
       }
+      for (int q = 0; q < r.srows; ++q) ev.row_ptr[q + 1] += ev.row_ptr[q];  // counts → CSR offsets
       break;
     }
 

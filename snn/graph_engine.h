@@ -21,9 +21,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "snn/event_linear.h"
 #include "snn/layer_stats.h"
+#include "snn/spike_events.h"
 #include "snn/spiking_graph.h"
 
 namespace spikefm::snn {
@@ -77,7 +80,8 @@ class GraphEngine {
     std::vector<int32_t> ev_rows;    // neuron: storage rows with a spike this step
     std::vector<uint8_t> pending;    // neuron: row not at its target yet
     std::vector<float> input;        // pixel_input / row_input: driver values
-    std::vector<int8_t> qt;          // linear: weights transposed, (in, out), so a spike reads one row
+    std::unique_ptr<EventLinearI8> lin;  // linear: the event-driven kernel (weights transposed)
+    SpikeEvents events;              // neuron: this step's spikes as (row, index, value) events
     std::vector<uint8_t> fresh;      // storage row must be (re)computed at the next step
   };
   void step_node(int idx, float k);
