@@ -20,7 +20,7 @@ namespace spikefm::dense {
 // per neuron; the operations and so the result are the same wherever it is compiled).
 inline float quantize_count(float x, float theta, float lo, float hi) {
   const float q = __builtin_floorf(x / theta + 0.5f);
-  return q < lo ? lo : (q > hi ? hi : q);
+  return q >= lo ? (q <= hi ? q : hi) : lo;  // NaN → lo (never an out-of-range count)
 }
 // counts[i] = quantize_count(x[i], theta, lo, hi) for i < n.
 void quantize_counts(const float* x, float* counts, int64_t n, float theta, float lo, float hi);

@@ -146,6 +146,12 @@ void GraphEngine::set_input(int node, int row, const float* values) {
     throw Error("spiking graph '" + g_.name + "'", "node " + n.name + " is not an input");
   }
   if (row < 0 || row >= rows_) throw Error("spiking graph '" + g_.name + "'", "input row " + std::to_string(row) + " is not active");
+  for (int c = 0; c < n.cols; ++c) {
+    if (!std::isfinite(values[c])) {
+      throw Error("input of spiking graph '" + g_.name + "', node " + n.name + ", row " + std::to_string(row),
+                  "value " + std::to_string(c) + " is " + std::to_string(values[c]), "check the model and its input");
+    }
+  }
   NodeRt& r = rt_[node];
   std::copy(values, values + n.cols, r.input.begin() + static_cast<size_t>(row) * n.cols);
   r.fresh[row] = 1;

@@ -75,6 +75,7 @@ void SpikingGraph::validate() const {
         need_inputs(1);
         const OpNode& src = input(0);
         if (n.kind == OpKind::linear && src.kind != OpKind::neuron) fail(n, "input must be a neuron node (spikes)");
+        if (src.is_map() || n.in < 1) fail(n, "input must be token rows with >= 1 column, not an attention map");
         if (n.kind == OpKind::encode_linear && src.kind != OpKind::pixel_input) fail(n, "input must be a pixel_input");
         if (src.cols != n.in) fail(n, "input has " + std::to_string(src.cols) + " columns, weight expects " + std::to_string(n.in));
         if (n.cols < 1 || n.weight.size() != static_cast<size_t>(n.cols) * n.in) fail(n, "weight is not (out, in)");

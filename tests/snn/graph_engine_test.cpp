@@ -139,8 +139,23 @@ std::vector<RefNode> reference_exact(const SpikingGraph& g, const std::map<int, 
     RefNode& o = out[idx];
     switch (nd.kind) {
       case OpKind::row_input:
+      case OpKind::pixel_input:
         o.v = inputs.at(static_cast<int>(idx));
         break;
+      case OpKind::encode_linear: {
+        const std::vector<float>& px = out[nd.inputs[0]].v;  // (R, in), integer pixel values
+        o.v.resize(static_cast<size_t>(R) * nd.cols);
+        for (int r = 0; r < R; ++r) {
+          for (int q = 0; q < nd.cols; ++q) {
+            int64_t acc = 0;
+            for (int i = 0; i < nd.in; ++i) {
+              acc += static_cast<int64_t>(px[static_cast<size_t>(r) * nd.in + i]) * nd.weight[static_cast<size_t>(q) * nd.in + i];
+            }
+            o.v[static_cast<size_t>(r) * nd.cols + q] = static_cast<float>(acc) * nd.scale[q] + nd.bias[q];
+          }
+        }
+        break;
+      }
       case OpKind::neuron: {
         const std::vector<float>& x = out[nd.inputs[0]].v;  // same layout as this node
         o.v.resize(x.size());
@@ -366,6 +381,7 @@ TEST(GraphEngine, StBifNeuronSettlesToQuantizedInputBitExact) {
       EXPECT_EQ(rep.spikes, pos + neg);
       EXPECT_EQ(e.stats()[1].spikes_pos, pos);
       EXPECT_EQ(e.stats()[1].spikes_neg, neg);
+      EXPECT_EQ(e.stats()[1].neuron_updates, int64_t{rep.steps} * R * C);  // every active neuron, every step
     }
   }
 }
@@ -480,6 +496,42 @@ TEST(GraphEngine, LinearAfterNeuronEqualsIntegerAccumulationAndCountsEvents) {
     EXPECT_EQ(st.events, input_spikes) << "seed " << seed;
     EXPECT_EQ(st.sops, input_spikes * OUT) << "seed " << seed;
     EXPECT_EQ(st.weight_bytes_read, st.events * OUT) << "seed " << seed;
+    // The per-step totals of this (only) run add up to the per-node totals.
+    LayerStats by_step, by_node;
+    for (const LayerStats& s : e.step_stats()) by_step += s;
+    for (const LayerStats& s : e.stats()) by_node += s;
+    EXPECT_EQ(static_cast<int>(e.step_stats().size()), rep.steps);
+    EXPECT_TRUE(by_step == by_node) << "seed " << seed;
+  }
+}
+
+TEST(GraphEngine, EncodeLinearOnPixelsEqualsIntegerMacsOncePerNewRow) {
+  // pixel counts (0..255) -> dense int MACs once per new row -> ST-BIF -> event linear.
+  const int IN = 12, C = 8, OUT = 5, rc = 4;
+  for (uint32_t seed : {36u, 37u, 38u}) {
+    std::mt19937 rng(seed);
+    OpNode px;
+    px.name = "px";
+    px.kind = OpKind::pixel_input;
+    px.cols = IN;
+    OpNode enc = linear("enc", 0, IN, C, 1.0f / 255.0f, rng, 0.002f, 0.006f, 0.3f);
+    enc.kind = OpKind::encode_linear;
+    const SpikingGraph g = make_graph({px, enc, neuron("n", 1, C, NeuronKind::st_bif, 0.25f, -6, 6),
+                                       linear("lin", 2, C, OUT, 0.25f, rng)},
+                                      rc);
+    std::vector<float> pix(static_cast<size_t>(rc) * IN);
+    std::uniform_int_distribution<int> pd(0, 255);
+    for (float& v : pix) v = static_cast<float>(pd(rng));
+    GraphEngine e(g);
+    e.set_rows(3);
+    set_rows_input(e, 0, pix, IN, 0, 3);
+    ASSERT_TRUE(e.run({.timesteps = 1, .until_quiet = true, .max_steps = 100}).settled);
+    EXPECT_EQ(e.stats()[1].dense_macs, int64_t{3} * IN * C);
+    e.set_rows(4);
+    set_rows_input(e, 0, pix, IN, 3, 4);
+    ASSERT_TRUE(e.run({.timesteps = 1, .until_quiet = true, .max_steps = 100}).settled);
+    EXPECT_EQ(e.stats()[1].dense_macs, int64_t{4} * IN * C) << "only the new row is encoded";
+    EXPECT_EQ(compare_all(e, reference_exact(g, {{0, pix}}, 4), 4), "") << "seed " << seed;
   }
 }
 
@@ -524,6 +576,39 @@ TEST(GraphEngine, AttentionProductsSoftmaxAndMapNeuronsEqualQannBitExact) {
       for (int64_t n : ref[8].n) seen[n] = true;
       for (bool s : seen) levels_seen += s;
       EXPECT_GE(levels_seen, 3) << ctx;
+
+      // Counts: q, k, v follow their inputs monotonically (Σ|n| spikes each); every q spike of row i
+      // meets the visible keys (i + 1 causal, R otherwise), every k spike of row j the queries that
+      // see it (R − j causal, R otherwise); a probability spike meets d values, a v spike of row j the
+      // rows that see it. The map neurons may spike up and down as the softmax settles, so their
+      // spike total is taken from their own counter.
+      {
+        const int d = 4;
+        int64_t q_ev = 0, q_sops = 0, k_ev = 0, k_sops = 0, v_ev = 0, v_sops = 0;
+        for (int i = 0; i < R; ++i) {
+          for (int c = 0; c < C; ++c) {
+            const size_t k = static_cast<size_t>(i) * C + c;
+            q_ev += std::abs(ref[3].n[k]);
+            q_sops += std::abs(ref[3].n[k]) * (causal ? i + 1 : R);
+            k_ev += std::abs(ref[4].n[k]);
+            k_sops += std::abs(ref[4].n[k]) * (causal ? R - i : R);
+            v_ev += std::abs(ref[5].n[k]);
+            v_sops += std::abs(ref[5].n[k]) * (causal ? R - i : R);
+          }
+        }
+        const auto& st = e.stats();
+        EXPECT_EQ(st[3].spikes_pos + st[3].spikes_neg, q_ev) << ctx;
+        EXPECT_EQ(st[4].spikes_pos + st[4].spikes_neg, k_ev) << ctx;
+        EXPECT_EQ(st[6].events, q_ev + k_ev) << ctx;
+        EXPECT_EQ(st[6].sops, q_sops + k_sops) << ctx;
+        const int64_t p_ev = st[8].spikes_pos + st[8].spikes_neg;
+        int64_t p_final = 0;
+        for (int64_t n : ref[8].n) p_final += n;
+        EXPECT_GE(p_ev, p_final) << ctx;
+        EXPECT_EQ(st[8].spikes_pos - st[8].spikes_neg, p_final) << ctx;
+        EXPECT_EQ(st[9].events, p_ev + v_ev) << ctx;
+        EXPECT_EQ(st[9].sops, p_ev * d + v_sops) << ctx;
+      }
 
       if (causal) {
         // Zeros beyond the diagonal in the logits, the probabilities and the probability counts.
@@ -622,12 +707,51 @@ TEST(GraphEngine, IncrementalRowsAndRollbackEqualFreshEngine) {
     const GraphEngine full2 = fresh_engine_run(g, x2, 4);
     EXPECT_EQ(compare_engines(inc, full2, 4), "") << "seed " << seed << ": after rollback";
 
+    // Rollback of two rows at once, then two new tokens.
+    std::vector<float> x3 = x2;
+    const std::vector<float> rows23 = random_rows(rng, 2, C, 0.9f);
+    std::copy(rows23.begin(), rows23.end(), x3.begin() + 2 * C);
+    inc.set_rows(2);
+    inc.set_rows(4);
+    set_rows_input(inc, 0, x3, C, 2, 4);
+    ASSERT_TRUE(inc.run({.timesteps = 1, .until_quiet = true, .max_steps = 500}).settled);
+    EXPECT_EQ(compare_engines(inc, fresh_engine_run(g, x3, 4), 4), "") << "seed " << seed << ": after 2-row rollback";
+
     // reset() forgets everything: the same engine then equals a fresh one.
     inc.reset();
     inc.set_rows(4);
     set_rows_input(inc, 0, x2, C, 0, 4);
     ASSERT_TRUE(inc.run({.timesteps = 1, .until_quiet = true, .max_steps = 500}).settled);
     EXPECT_EQ(compare_engines(inc, full2, 4), "") << "seed " << seed << ": after reset";
+  }
+}
+
+TEST(GraphEngine, GrowingAndRollingBackUnsettledRowsEqualsFreshEngine) {
+  // A decoder run with a fixed T may stop before its neurons settle; appending or dropping tokens
+  // then must not corrupt the spikes still in flight.
+  const int C = 8, rc = 6;
+  for (uint32_t seed : {81u, 82u, 83u}) {
+    for (int T : {1, 2, 3}) {
+      std::mt19937 rng(seed);
+      const SpikingGraph g = decoder_graph(true, rc, seed);
+      std::vector<float> x = random_rows(rng, 5, C, 0.9f);
+      GraphEngine inc(g);
+      inc.set_rows(3);
+      set_rows_input(inc, 0, x, C, 0, 3);
+      ASSERT_FALSE(inc.run({.timesteps = T}).settled);
+      inc.set_rows(5);  // grow while rows 0..2 are in flight
+      set_rows_input(inc, 0, x, C, 3, 5);
+      ASSERT_FALSE(inc.run({.timesteps = T}).settled);
+      inc.set_rows(3);  // drop rows 3, 4 while in flight
+      inc.set_rows(4);
+      const std::vector<float> row3 = random_rows(rng, 1, C, 0.9f);
+      std::copy(row3.begin(), row3.end(), x.begin() + 3 * C);
+      set_rows_input(inc, 0, x, C, 3, 4);
+      ASSERT_TRUE(inc.run({.timesteps = 1, .until_quiet = true, .max_steps = 500}).settled);
+      const std::string ctx = "seed " + std::to_string(seed) + " T " + std::to_string(T);
+      EXPECT_EQ(compare_engines(inc, fresh_engine_run(g, x, 4), 4), "") << ctx;
+      EXPECT_EQ(compare_all(inc, reference_exact(g, {{0, x}}, 4), 4), "") << ctx;
+    }
   }
 }
 
@@ -648,6 +772,54 @@ TEST(GraphEngine, GrowingRowsOfNonCausalGraphEqualsFreshEngine) {
     const GraphEngine full = fresh_engine_run(g, x, 5);
     EXPECT_EQ(compare_engines(inc, full, 5), "") << "seed " << seed;
     EXPECT_EQ(compare_all(full, reference_exact(g, {{0, x}}, 5), 5), "") << "seed " << seed;
+  }
+}
+
+TEST(GraphEngine, NewTokenWithSilentKeyStillJoinsEveryVisibleSoftmax) {
+  // A key whose spike counts are all 0 has logit 0 and still takes probability mass exp(0 − max):
+  // growing the rows must recompute the softmax of every row that sees it even though no spike
+  // reaches those rows' logits.
+  const int C = 8, rc = 6, R0 = 3, R = 5;
+  for (bool causal : {false, true}) {
+    for (uint32_t seed : {59u, 60u}) {
+      std::mt19937 rng(seed);
+      const SpikingGraph g = attention_graph(causal, rc);
+      std::map<int, std::vector<float>> in;
+      for (int node : {0, 1, 2}) {
+        in[node] = random_rows(rng, R, C, 0.6f);
+        // rows R0.. are below θ/2 = 0.125 everywhere: silent q, k and v
+        for (size_t k = static_cast<size_t>(R0) * C; k < in[node].size(); ++k) in[node][k] *= 0.01f;
+      }
+      GraphEngine inc(g);
+      inc.set_rows(R0);
+      for (int node : {0, 1, 2}) set_rows_input(inc, node, in[node], C, 0, R0);
+      ASSERT_TRUE(inc.run({.timesteps = 1, .until_quiet = true, .max_steps = 200}).settled);
+      inc.set_rows(R);
+      for (int node : {0, 1, 2}) set_rows_input(inc, node, in[node], C, R0, R);
+      ASSERT_TRUE(inc.run({.timesteps = 1, .until_quiet = true, .max_steps = 200}).settled);
+      EXPECT_EQ(compare_all(inc, reference_exact(g, in, R), R), "")
+          << (causal ? "causal" : "non-causal") << " seed " << seed;
+    }
+  }
+}
+
+TEST(GraphEngine, ChangedInputOfAnEarlierRowAfterSettlingEqualsFreshEngine) {
+  // Spikes retract: changing a settled row's input moves every dependent value to the new QANN value.
+  const int C = 8, rc = 5, R = 4;
+  for (bool causal : {true, false}) {
+    for (uint32_t seed : {65u, 66u, 67u}) {
+      std::mt19937 rng(seed);
+      const SpikingGraph g = decoder_graph(causal, rc, seed);
+      std::vector<float> x = random_rows(rng, R, C, 0.9f);
+      GraphEngine e = fresh_engine_run(g, x, R);
+      const std::vector<float> row1 = random_rows(rng, 1, C, 0.9f);
+      std::copy(row1.begin(), row1.end(), x.begin() + C);
+      e.set_input(0, 1, row1.data());
+      ASSERT_TRUE(e.run({.timesteps = 1, .until_quiet = true, .max_steps = 500}).settled);
+      const std::string ctx = std::string(causal ? "causal" : "non-causal") + " seed " + std::to_string(seed);
+      EXPECT_EQ(compare_engines(e, fresh_engine_run(g, x, R), R), "") << ctx;
+      EXPECT_EQ(compare_all(e, reference_exact(g, {{0, x}}, R), R), "") << ctx;
+    }
   }
 }
 
@@ -687,6 +859,26 @@ TEST(GraphEngine, BurstNeuronReachesStBifValuesInAThirdOfTheSteps) {
       EXPECT_EQ(nst.spikes_pos + nst.spikes_neg, spikes) << ctx;
       EXPECT_EQ(eb.stats()[2].events, bursts) << ctx;
       EXPECT_EQ(eb.stats()[2].sops, bursts * OUT) << ctx;
+    }
+  }
+}
+
+TEST(GraphEngine, BurstNeuronsThroughAttentionEqualQannBitExact) {
+  // Bursts of up to ±3 drive the linear layers and both spike×spike products.
+  const int C = 8, rc = 5, R = 5;
+  for (bool causal : {true, false}) {
+    for (uint32_t seed : {68u, 69u}) {
+      std::mt19937 rng(seed);
+      SpikingGraph g = decoder_graph(causal, rc, seed);
+      for (OpNode& n : g.nodes) {
+        if (n.kind == OpKind::neuron) {
+          n.neuron = NeuronKind::burst;
+          n.burst = 3;
+        }
+      }
+      const std::vector<float> x = random_rows(rng, R, C, 0.9f);
+      const GraphEngine e = fresh_engine_run(g, x, R);
+      EXPECT_EQ(compare_all(e, reference_exact(g, {{0, x}}, R), R), "") << (causal ? "causal" : "non-causal") << " seed " << seed;
     }
   }
 }
@@ -749,9 +941,10 @@ TEST(GraphEngine, RateCodedIfSpikeCountWithinOneOfTxOverTheta) {
   for (uint32_t seed : {76u, 77u, 78u}) {
     std::mt19937 rng(seed);
     SpikingGraph g = make_graph({row_input("x", C), neuron("n", 0, C, NeuronKind::if_rate, theta, 0, 0)}, 1, Coding::rate);
+    // x = k/256 in (0, θ): (t + 1)·x − t·x is exact, so the membrane sees exactly x each step.
     std::vector<float> x(C);
-    std::uniform_real_distribution<float> xd(0.001f, 0.999f * theta);
-    for (float& v : x) v = xd(rng);
+    std::uniform_int_distribution<int> xd(1, 127);
+    for (float& v : x) v = static_cast<float>(xd(rng)) / 256.0f;
     GraphEngine e(g);
     e.set_rows(1);
     e.set_input(0, 0, x.data());
@@ -760,8 +953,34 @@ TEST(GraphEngine, RateCodedIfSpikeCountWithinOneOfTxOverTheta) {
       for (int c = 0; c < C; ++c) {
         const double count = e.value_row(1, 0)[c] / theta;
         EXPECT_NEAR(count, T * x[c] / theta, 1.0) << "seed " << seed << " T " << T << " x " << x[c];
+        // With V(0) = θ/2 (IfRateNeuron's default, Bu et al. 2022) the count is the rounded rate.
+        EXPECT_EQ(count, std::floor(T * static_cast<double>(x[c]) / theta + 0.5)) << "seed " << seed << " T " << T << " x " << x[c];
       }
     }
+  }
+}
+
+TEST(GraphEngine, NanInputNeverDrivesSpikeCountsOutOfBounds) {
+  // Regression guard: S stays in [lo, hi] (or the NaN is refused with spikefm::Error, STYLE rule 9).
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  SpikingGraph g = make_graph({row_input("x", 2), neuron("n", 0, 2, NeuronKind::st_bif, 0.5f, -4, 4)}, 1);
+  GraphEngine e(g);
+  e.set_rows(1);
+  const float x[2] = {nan, 1.0f};
+  std::string err = "<no spikefm::Error>";
+  RunReport rep;
+  try {
+    e.set_input(0, 0, x);
+    rep = e.run({.timesteps = 1, .until_quiet = true, .max_steps = 50});
+  } catch (const Error& ex) {
+    err = ex.what();
+  }
+  if (err == "<no spikefm::Error>") {
+    const float v = e.value_row(1, 0)[0];
+    EXPECT_GE(v, -4 * 0.5f) << "count of the NaN neuron below lo after " << rep.steps << " steps";
+    EXPECT_LE(v, 4 * 0.5f);
+    EXPECT_TRUE(rep.settled) << rep.steps << " steps";
+    EXPECT_EQ(e.value_row(1, 0)[1], 1.0f);  // the other neuron is unaffected
   }
 }
 
@@ -816,11 +1035,35 @@ TEST(GraphEngine, BadGraphsThrowErrorsNamingTheNode) {
     expect_named(g, "bad_n", std::string("lo > 0, ") + neuron_kind_name(k));
   }
 
+  {  // a neuron's bounds must be lo <= 0 <= hi, lo < hi
+    SpikingGraph g = good();
+    g.nodes[1].lo = -2;
+    g.nodes[1].hi = -1;
+    expect_named(g, "bad_n", "hi < 0");
+  }
+
   GraphEngine e(good());
   EXPECT_NO_THROW(e.set_rows(4));
   EXPECT_NE(error_message([&] { e.set_rows(5); }), "<no spikefm::Error>");
   EXPECT_NE(error_message([&] { e.set_rows(-1); }), "<no spikefm::Error>");
   EXPECT_EQ(e.rows(), 4);  // a refused set_rows changes nothing
+}
+
+TEST(GraphEngine, LinearOnAttentionMapNeuronsIsRefusedByValidate) {
+  // A linear layer needs token-row spikes; validate() must refuse one on attention-map neurons.
+  SpikingGraph g = attention_graph(false, 4);
+  OpNode lin;
+  lin.name = "lin_on_map";
+  lin.kind = OpKind::linear;
+  lin.inputs = {8};  // np, the probability neurons
+  lin.in = 0;
+  lin.cols = 3;
+  lin.scale = {1.0f, 1.0f, 1.0f};
+  lin.bias = {0.0f, 0.0f, 0.0f};
+  g.nodes.push_back(lin);
+  g.output = static_cast<int>(g.nodes.size()) - 1;
+  const std::string m = error_message([&] { g.validate(); });
+  EXPECT_NE(m.find("lin_on_map"), std::string::npos) << m;
 }
 
 }  // namespace
