@@ -45,6 +45,8 @@ namespace spikefm {
 
 inline constexpr int64_t kMlpCheckpointFormatVersion = 1;
 inline constexpr const char* kMlpCheckpointKind = "spikefm-mlp";
+// θ_in: the classifier's input is x = n_pix · kMlpInputScale (float32), n_pix in 0..255.
+inline constexpr float kMlpInputScale = 1.0f / 255.0f;
 
 struct MlpConfig {
   int input_size = 784;
@@ -123,6 +125,7 @@ struct MlpEvalReport {
   int64_t n = 0, correct = 0;
   double accuracy = 0;
   std::vector<int> predictions;  // (n,) QANN class of each evaluated image, in dataset order
+  std::vector<float> logits;     // (n, classes) row-major: the QANN logits
   double seconds = 0;            // evaluation only
 };
 

@@ -145,13 +145,16 @@ H5File H5File::open_mode(const std::filesystem::path& path, bool writable) {
   return H5File(id, path.string());
 }
 
-H5File::H5File(H5File&& other) noexcept : id_(other.id_), name_(std::move(other.name_)) { other.id_ = -1; }
+H5File::H5File(H5File&& other) noexcept : id_(other.id_), name_(std::move(other.name_)), deflate_(other.deflate_) {
+  other.id_ = -1;
+}
 
 H5File& H5File::operator=(H5File&& other) noexcept {
   if (this != &other) {
     close();
     id_ = other.id_;
     name_ = std::move(other.name_);
+    deflate_ = other.deflate_;
     other.id_ = -1;
   }
   return *this;
@@ -246,6 +249,10 @@ void H5File::write_raw(const std::string& path, int64_t mem_type, int64_t file_t
     hsize_t rows = std::max<hsize_t>(1, (1u << 20) / std::max<hsize_t>(1, inner * elem));
     chunk[0] = std::min(chunk[0], rows);
     H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
+    if (deflate_ > 0) {
+      H5Pset_shuffle(dcpl.get());
+      H5Pset_deflate(dcpl.get(), static_cast<unsigned>(deflate_));
+    }
     H5Pset_fletcher32(dcpl.get());
   }
   Handle ds(H5Dcreate2(id_, path.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT));

@@ -64,6 +64,9 @@ class H5File {
   // Variable-length UTF-8 strings; shape {} writes a scalar (exactly one string).
   void write_strings(const std::string& path, const std::vector<std::string>& values, const Shape& shape);
 
+  // gzip level (1-9) for the datasets written after this call; 0 = none (the default).
+  void set_deflate(int level) { deflate_ = level; }
+
   H5DatasetInfo info(const std::string& path) const;
 
   // Reads a whole dataset converted to T. The stored class (float vs integer) must match T's;
@@ -95,6 +98,7 @@ class H5File {
 
   int64_t id_ = -1;  // hid_t
   std::string name_;
+  int deflate_ = 0;
 };
 
 extern template std::vector<float> H5File::read<float>(const std::string&, Shape*) const;

@@ -8,7 +8,9 @@
 #include "ann_ref/checkpoint.h"
 #include "ann_ref/qann.h"
 #include "ann_ref/vqa_batch.h"
+#include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/h5_file.h"
 #include "common/progress.h"
 #include "datasets/fashion_mnist.h"
 #include "datasets/fashion_vqa.h"
@@ -47,6 +49,56 @@ std::vector<std::vector<int>> qann_greedy(QannRef& ref, QannCache& primed, const
   return out;
 }
 
+// One traced spiking run: counts per step and node.
+struct TracedRun {
+  std::string graph;
+  int64_t sample = 0;
+  int question = 0, token = 0;
+  std::vector<std::vector<snn::LayerStats>> steps;
+};
+
+void write_trace(const std::filesystem::path& path, const snn::SnnTokenModel& m, const std::vector<TracedRun>& runs,
+                 const SimulateOptions& o) {
+  AtomicFile out(path);
+  {
+    H5File f = H5File::create(out.temp_path());
+    f.set_deflate(4);
+    f.set_attr("/", "format_version", int64_t{1});
+    f.set_attr("/", "kind", std::string("spikefm-trace"));
+    f.set_attr("/", "snn", o.snn.string());
+    for (const snn::GraphEngine* e : {&m.encoder(), &m.decoder()}) {
+      std::vector<std::string> names;
+      for (const auto& n : e->graph().nodes) names.push_back(n.name);
+      f.write_strings("/nodes/" + e->graph().name, names, {static_cast<int64_t>(names.size())});
+    }
+    for (size_t k = 0; k < runs.size(); ++k) {
+      const TracedRun& r = runs[k];
+      const std::string g = "/runs/" + std::to_string(k);
+      const int64_t S = static_cast<int64_t>(r.steps.size()), N = S ? static_cast<int64_t>(r.steps[0].size()) : 0;
+      std::vector<int64_t> pos(S * N), neg(S * N), sops(S * N), dense(S * N);
+      for (int64_t s = 0; s < S; ++s) {
+        for (int64_t n = 0; n < N; ++n) {
+          const auto& st = r.steps[s][n];
+          pos[s * N + n] = st.spikes_pos;
+          neg[s * N + n] = st.spikes_neg;
+          sops[s * N + n] = st.sops;
+          dense[s * N + n] = st.dense_ops + st.dense_macs;
+        }
+      }
+      f.write(g + "/spikes_pos", pos.data(), {S, N});
+      f.write(g + "/spikes_neg", neg.data(), {S, N});
+      f.write(g + "/sops", sops.data(), {S, N});
+      f.write(g + "/dense_ops", dense.data(), {S, N});
+      f.set_attr(g, "graph", r.graph);
+      f.set_attr(g, "sample", r.sample);
+      f.set_attr(g, "question", int64_t{r.question});
+      f.set_attr(g, "token", int64_t{r.token});
+    }
+    f.close();
+  }
+  out.commit();
+}
+
 }  // namespace
 
 SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
@@ -69,6 +121,8 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
   run.timesteps = o.timesteps > 0 ? o.timesteps : sm.default_timesteps;
   run.until_quiet = o.until_quiet;
   snn::SnnTokenModel snn_model(sm, run);
+  std::vector<TracedRun> traced;
+  const bool tracing = !o.trace.empty();
 
   SimulateReport rep;
   rep.task = o.task;
@@ -103,10 +157,22 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
       std::span<const float> px(images[i - i0].data_ptr<float>(), static_cast<size_t>(sm.image_size) * sm.image_size);
       for (int q = 0; q < kQuestionTypes; ++q) {
         if (i * kQuestionTypes + q >= total) continue;
+        const int64_t sample = i * kQuestionTypes + q;
+        const bool trace_this = tracing && sample < o.trace_samples;
+        snn_model.set_trace(trace_this);
+        const int64_t enc_before = snn_model.encoder_steps();
+        auto keep_trace = [&](int token) {
+          if (!trace_this) return;
+          if (snn_model.encoder_steps() != enc_before && token == 0) {
+            traced.push_back({"encoder", sample, q, 0, snn_model.encoder().trace()});
+          }
+          traced.push_back({"decoder", sample, q, token, snn_model.decoder().trace()});
+        };
         auto ts = Clock::now();
         std::vector<std::vector<float>> step_logits;
         std::vector<int> answer;
         step_logits.push_back(snn_model.begin(px, prompts[q]));
+        keep_trace(0);
         rep.inferences++;
         for (int k = 0; k < o.max_new_tokens; ++k) {
           int next = decoding::argmax(step_logits.back());
@@ -114,6 +180,7 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
           answer.push_back(next);
           if (k + 1 == o.max_new_tokens || snn_model.text_length() >= sm.max_text_len) break;
           step_logits.push_back(snn_model.append(next));
+          keep_trace(k + 1);
           rep.inferences++;
         }
         rep.snn_seconds += since(ts);
@@ -152,6 +219,7 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
   }
   if (progress) progress->finish();
   if (rep.n == 0) throw Error("simulate", "no samples to run", "check --limit and --split");
+  if (tracing) write_trace(o.trace, snn_model, traced, o);
   rep.accuracy = static_cast<double>(correct) / rep.n;
   rep.qann_accuracy = static_cast<double>(qann_correct) / rep.n;
   rep.agreement = static_cast<double>(agree) / rep.n;

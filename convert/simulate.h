@@ -19,6 +19,8 @@ struct SimulateOptions {
   int timesteps = 0;                      // 0: the file's default T
   bool until_quiet = false;               // exact neurons: run each inference until no neuron spikes
   int max_new_tokens = 6;
+  std::filesystem::path trace;  // optional HDF5 trace: per-layer, per-timestep counts of every run
+  int64_t trace_samples = 8;    // of the first N samples
   bool progress = true;
 };
 

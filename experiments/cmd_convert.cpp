@@ -3,6 +3,9 @@
 #include <memory>
 
 #include "common/error.h"
+#include "common/h5_file.h"
+#include "convert/mlp_to_nir.h"
+#include "snn/nir_graph.h"
 #include "convert/mfm_to_snn.h"
 #include "experiments/cli.h"
 
@@ -31,9 +34,25 @@ Action add_convert(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--timesteps", o->timesteps, "Default timesteps T per inference stored in the file")->check(CLI::Range(1, 100000))->capture_default_str();
   c->add_option("--burst", o->burst, "Max spikes per step of burst neurons")->check(CLI::Range(1, 127))->capture_default_str();
-  c->add_option("--out", o->out, "Spiking model file to write (HDF5, atomic)")->required();
-  c->add_option("--nir", o->nir, "Also export NIR (refused for transformers: NIR has no attention/LayerNorm primitives)");
+  c->add_option("--out", o->out, "Spiking model file to write (HDF5, atomic)");
+  c->add_option("--nir", o->nir, "Export NIR: MLP classifiers (spikefm train --task fashion-mnist --model mlp); refused for "
+                                 "transformers (NIR has no attention/LayerNorm primitives)");
   return [o] {
+    if (o->out.empty() && o->nir.empty()) throw Error("spikefm convert", "nothing to write", "pass --out FILE and/or --nir FILE");
+    std::string kind;
+    {
+      H5File f = H5File::open(o->checkpoint);
+      kind = f.has_attr("/", "kind") ? f.attr_string("/", "kind") : "";
+    }
+    if (kind == "spikefm-mlp") {
+      if (o->nir.empty()) throw Error("converting the MLP " + o->checkpoint.string(), "it converts to NIR only", "pass --nir FILE.nir");
+      snn::NirGraph g = mlp_to_nir(o->checkpoint, o->timesteps);
+      snn::write_nir(o->nir, g);
+      std::printf("exported %s -> %s (NIR: Affine + IF, %zu nodes, for T = %d)\n", o->checkpoint.c_str(), o->nir.c_str(),
+                  g.nodes.size(), o->timesteps);
+      return 0;
+    }
+
     ConvertOptions co;
     co.neuron = neuron_id(o->neuron);
     co.timesteps = o->timesteps;
@@ -55,6 +74,7 @@ Action add_convert(CLI::App& app) {
       throw Error("exporting NIR", "these operators have no NIR primitive: " + list,
                   "NIR covers Affine/Linear, IF/LIF, Conv2d, SumPool2d, Flatten; drop --nir for this model");
     }
+    if (o->out.empty()) throw Error("converting " + o->checkpoint.string(), "no --out given", "pass --out FILE.snn.h5");
     m.save(o->out);
     int64_t neurons = 0, synapses = 0;
     for (const auto* g : {&m.encoder, &m.decoder}) {

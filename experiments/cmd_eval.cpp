@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "ann_ref/evaluator.h"
+#include "ann_ref/mlp_classifier.h"
 #include "common/json.h"
 #include "experiments/cli.h"
 
@@ -13,13 +14,25 @@ Action add_eval(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   CLI::App* c = app.add_subcommand("eval", "Exact-match answer accuracy of a checkpoint");
   c->add_option("--checkpoint", o->checkpoint, "Model checkpoint (HDF5 from spikefm train)")->required()->check(CLI::ExistingFile);
-  c->add_option("--task", o->task, "Task")->check(CLI::IsMember({"fashion-vqa"}))->capture_default_str();
+  c->add_option("--task", o->task, "Task: fashion-vqa (MFM checkpoints) or fashion-mnist (MLP classifiers)")
+      ->check(CLI::IsMember({"fashion-vqa", "fashion-mnist"}))
+      ->capture_default_str();
   c->add_option("--split", o->split, "Split to score")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
   c->add_option("--limit", o->limit, "Score only the first N (image, question) samples (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--batch", o->batch_images, "Images per batch")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--data-dir", o->data_dir, "Fashion-MNIST IDX files (default: $SPIKEFM_DATA_DIR or /usr/share/datasets/fashion-mnist)");
   c->add_flag("--json", *json, "Print one JSON object on stdout (progress stays on stderr)");
   return [o, json] {
+    if (o->task == "fashion-mnist") {
+      MlpEvalReport m = eval_mlp_classifier(o->checkpoint, o->split == "test" ? "test" : "train", o->limit, o->data_dir);
+      if (*json) {
+        std::printf("%s\n", Json{{"task", o->task}, {"split", m.split}, {"n", m.n}, {"accuracy", m.accuracy}, {"seconds", m.seconds}}.dump().c_str());
+      } else {
+        std::printf("fashion-mnist %s split: QANN accuracy %.2f%% (%lld/%lld) in %.1f s\n", m.split.c_str(), 100 * m.accuracy,
+                    static_cast<long long>(m.correct), static_cast<long long>(m.n), m.seconds);
+      }
+      return 0;
+    }
     EvalReport r = evaluate_fashion_vqa(*o);
     static const char* kTypes[] = {"what", "footwear", "upper_body", "group"};
     if (*json) {

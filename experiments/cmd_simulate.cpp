@@ -2,7 +2,12 @@
 #include <cstdio>
 #include <memory>
 
+#include "common/error.h"
 #include "common/json.h"
+#include "convert/mlp_to_nir.h"
+#include "datasets/fashion_mnist.h"
+#include "snn/nir_graph.h"
+#include <fstream>
 #include "convert/simulate.h"
 #include "experiments/cli.h"
 
@@ -13,17 +18,78 @@ Action add_simulate(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto layers = std::make_shared<bool>(false);
   CLI::App* c = app.add_subcommand("simulate", "Simulate a spiking model on a task and compare it with its QANN");
-  c->add_option("--snn", o->snn, "Spiking model (from spikefm convert)")->required()->check(CLI::ExistingFile);
-  c->add_option("--task", o->task, "Task")->check(CLI::IsMember({"fashion-vqa"}))->capture_default_str();
+  auto nir = std::make_shared<std::filesystem::path>();
+  auto input = std::make_shared<std::filesystem::path>();
+  auto input_index = std::make_shared<int64_t>(-1);
+  auto* snn_opt = c->add_option("--snn", o->snn, "Spiking model (from spikefm convert)")->check(CLI::ExistingFile);
+  auto* nir_opt = c->add_option("--nir", *nir, "A NIR file instead (Affine/Linear, IF/LIF, Conv2d, SumPool2d, Flatten, ...)")->check(CLI::ExistingFile);
+  snn_opt->excludes(nir_opt);
+  c->add_option("--input", *input, "With --nir: a text file of whitespace-separated floats, the Input presented as a constant current");
+  c->add_option("--input-index", *input_index, "With --nir: Fashion-MNIST test image I as the input (pixel/255)");
+  c->add_option("--task", o->task, "Task: fashion-vqa (--snn) or fashion-mnist (--nir, accuracy over the test split)")
+      ->check(CLI::IsMember({"fashion-vqa", "fashion-mnist"}))
+      ->capture_default_str();
   c->add_option("--split", o->split, "Split")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
   c->add_option("--limit", o->limit, "First N (image, question) samples (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--timesteps", o->timesteps, "Timesteps T per inference (0 = the file's default)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_flag("--until-quiet", o->until_quiet, "Run every inference until no neuron spikes (exact neurons; T is then the observed count)");
   c->add_option("--qann", o->qann_checkpoint, "QANN checkpoint to compare with (default: the one recorded at conversion)");
   c->add_option("--data-dir", o->data_dir, "Fashion-MNIST IDX files (default: $SPIKEFM_DATA_DIR or /usr/share/datasets/fashion-mnist)");
+  c->add_option("--trace", o->trace, "Write per-layer, per-timestep spike/SOP counts of the first samples to this HDF5 file");
+  c->add_option("--trace-samples", o->trace_samples, "Samples traced with --trace")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_flag("--layers", *layers, "Print activity per layer");
   c->add_flag("--json", *json, "Print one JSON object on stdout");
-  return [o, json, layers] {
+  return [o, json, layers, nir, input, input_index] {
+    if (!nir->empty()) {
+      const int T = o->timesteps > 0 ? o->timesteps : 32;
+      if (!input->empty() || *input_index >= 0) {
+        std::vector<float> x;
+        if (!input->empty()) {
+          std::ifstream in(*input);
+          if (!in) throw Error("--input " + input->string(), "cannot open it");
+          std::string tok;
+          while (in >> tok) {
+            try {
+              size_t used = 0;
+              x.push_back(std::stof(tok, &used));
+              if (used != tok.size()) throw std::invalid_argument(tok);
+            } catch (const std::exception&) {
+              throw Error("--input " + input->string(), "'" + tok + "' is not a number", "write whitespace-separated floats");
+            }
+          }
+        } else {
+          ImageSet set = load_fashion_mnist(o->data_dir.empty() ? default_fashion_mnist_dir() : o->data_dir, "test");
+          if (*input_index >= set.n) throw Error("--input-index", "out of range (test split has " + std::to_string(set.n) + " images)");
+          for (int64_t p = 0; p < set.rows * set.cols; ++p) x.push_back(set.pixels[*input_index * set.rows * set.cols + p] / 255.0f);
+        }
+        std::vector<float> y = run_nir_file(*nir, x, T);
+        int best = 0;
+        for (size_t k = 0; k < y.size(); ++k) {
+          if (y[k] > y[best]) best = static_cast<int>(k);
+        }
+        if (*json) {
+          std::printf("%s\n", Json{{"nir", nir->string()}, {"timesteps", T}, {"output", y}, {"argmax", best}}.dump().c_str());
+        } else {
+          std::printf("output (mean over %d steps):", T);
+          for (float v : y) std::printf(" %.4g", v);
+          std::printf("\nargmax %d\n", best);
+        }
+        return 0;
+      }
+      if (o->task != "fashion-mnist") throw Error("--nir", "needs --input, --input-index or --task fashion-mnist");
+      snn::NirGraph g = snn::read_nir(*nir);
+      ImageSet set = load_fashion_mnist(o->data_dir.empty() ? default_fashion_mnist_dir() : o->data_dir, o->split == "test" ? "test" : "train");
+      NirRunReport r = simulate_nir_classifier(g, set, T, o->limit, o->progress);
+      if (*json) {
+        std::printf("%s\n", Json{{"nir", nir->string()}, {"task", "fashion-mnist"}, {"timesteps", T}, {"n", r.n}, {"accuracy", r.accuracy},
+                                 {"spikes_per_sample", r.spikes}, {"sops_per_sample", r.synaptic_ops}, {"seconds", r.seconds}}.dump().c_str());
+      } else {
+        std::printf("NIR %s on fashion-mnist %s, T = %d, %lld images: accuracy %.2f%%, %.0f spikes and %.0f SOPs per image, %.1f s\n",
+                    nir->c_str(), o->split.c_str(), T, static_cast<long long>(r.n), 100 * r.accuracy, r.spikes, r.synaptic_ops, r.seconds);
+      }
+      return 0;
+    }
+    if (o->snn.empty()) throw Error("spikefm simulate", "no model given", "pass --snn FILE.snn.h5 or --nir FILE.nir");
     SimulateReport r = simulate_fashion_vqa(*o);
     if (*json) {
       Json j;

@@ -195,10 +195,12 @@ RunReport GraphEngine::run(const RunOptions& opts) {
   }
   const int limit = opts.until_quiet && !is_rate(g_) ? opts.max_steps : opts.timesteps;
   step_stats_.clear();
+  trace_.clear();
   t_ = 0;
   for (int s = 0; s < limit; ++s) {
     const float k = is_rate(g_) ? static_cast<float>(s + 1) : 1.0f;
     step_stats_.push_back(LayerStats{});
+    if (trace_on_) trace_.emplace_back(g_.nodes.size());
     for (auto& c : changed_) std::fill(c.begin(), c.end(), 0);
     for (size_t idx = 0; idx < g_.nodes.size(); ++idx) step_node(static_cast<int>(idx), k);
     for (auto& r : rt_) std::fill(r.fresh.begin(), r.fresh.end(), 0);
@@ -517,6 +519,7 @@ void GraphEngine::step_node(int idx, float k) {
   }
   stats_[idx] += st;
   step_stats_.back() += st;
+  if (trace_on_) trace_.back()[idx] = st;
 }
 
 }  // namespace spikefm::snn

@@ -67,6 +67,10 @@ class GraphEngine {
   const std::vector<LayerStats>& stats() const { return stats_; }
   const std::vector<LayerStats>& step_stats() const { return step_stats_; }
   void reset_stats();
+  // With tracing on, run() also keeps per-node stats of every step of the last run:
+  // trace()[step][node].
+  void set_trace(bool on) { trace_on_ = on; }
+  const std::vector<std::vector<LayerStats>>& trace() const { return trace_; }
 
  private:
   // Runtime state of one node. Storage rows: token nodes rows_cap; map nodes heads × rows_cap.
@@ -92,6 +96,8 @@ class GraphEngine {
   std::vector<NodeRt> rt_;
   std::vector<std::vector<uint8_t>> changed_;  // per node, per storage row
   std::vector<LayerStats> stats_, step_stats_;
+  std::vector<std::vector<LayerStats>> trace_;
+  bool trace_on_ = false;
   int rows_ = 0;
   int t_ = 0;           // steps in the current run
   bool fresh_run_ = true;

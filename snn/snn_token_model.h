@@ -31,6 +31,10 @@ class SnnTokenModel : public decoding::TokenModel {
   int text_length() const override { return text_len_; }
 
   const GraphEngine& encoder() const { return enc_; }
+  void set_trace(bool on) {
+    enc_.set_trace(on);
+    dec_.set_trace(on);
+  }
   const GraphEngine& decoder() const { return dec_; }
   void reset_stats();
   // Timesteps and runs since reset_stats(), for latency reports.

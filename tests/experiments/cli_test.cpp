@@ -89,3 +89,50 @@ TEST(Cli, TrainThenEvalJsonParsesAndGenerateAnswers) {
   EXPECT_EQ(oob.code, 1);
   EXPECT_NE(oob.err.find("out of range"), std::string::npos) << oob.err;
 }
+
+TEST(Cli, QannConvertSimulateAgreesExactlyUntilQuiet) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  spikefm::test::TempDir d;
+  const std::string q = (d / "q.h5").string(), s = (d / "q.snn.h5").string();
+  CliRun t = run_cli("train --model small --qann --limit 128 --epochs 1 --val-images 0 --out " + q, d);
+  ASSERT_EQ(t.code, 0) << t.err;
+  CliRun c = run_cli("convert --checkpoint " + q + " --neuron st-bif --timesteps 8 --out " + s, d);
+  ASSERT_EQ(c.code, 0) << c.err;
+  CliRun r = run_cli("simulate --snn " + s + " --limit 8 --until-quiet --json", d);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["n"].get<int>(), 8);
+  EXPECT_EQ(j["agreement"].get<double>(), 1.0);       // ST-BIF until quiet = the QANN
+  EXPECT_EQ(j["max_abs_dlogit"].get<double>(), 0.0);  // bit for bit
+  EXPECT_GT(j["sops_per_sample"].get<double>(), 0.0);
+  EXPECT_EQ(j["unsettled_runs"].get<int>(), 0);
+  // NIR cannot express attention: refused with the list of operators
+  CliRun n = run_cli("convert --checkpoint " + q + " --nir " + (d / "x.nir").string(), d);
+  EXPECT_EQ(n.code, 1);
+  EXPECT_NE(n.err.find("no NIR primitive"), std::string::npos) << n.err;
+  EXPECT_NE(n.err.find("qk_product"), std::string::npos) << n.err;
+  // a plain (non-QANN) checkpoint is refused with the fix
+  CliRun f = run_cli("train --model small --limit 64 --epochs 1 --val-images 0 --out " + (d / "f.h5").string(), d);
+  ASSERT_EQ(f.code, 0) << f.err;
+  CliRun bad = run_cli("convert --checkpoint " + (d / "f.h5").string() + " --out " + (d / "f.snn.h5").string(), d);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("--qann"), std::string::npos) << bad.err;
+}
+
+TEST(Cli, MlpExportsToNirAndSimulatesAnImage) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  spikefm::test::TempDir d;
+  const std::string m = (d / "mlp.h5").string(), nir = (d / "mlp.nir").string();
+  ASSERT_EQ(run_cli("train --task fashion-mnist --model mlp --limit 1000 --epochs 1 --out " + m, d).code, 0);
+  CliRun c = run_cli("convert --checkpoint " + m + " --nir " + nir + " --timesteps 16", d);
+  ASSERT_EQ(c.code, 0) << c.err;
+  CliRun r = run_cli("simulate --nir " + nir + " --input-index 0 --timesteps 16 --json", d);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["output"].size(), 10u);
+  EXPECT_GE(j["argmax"].get<int>(), 0);
+  std::ofstream(d / "in.txt") << "1 2 three";
+  CliRun bad = run_cli("simulate --nir " + nir + " --input " + (d / "in.txt").string(), d);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("'three' is not a number"), std::string::npos) << bad.err;
+}
