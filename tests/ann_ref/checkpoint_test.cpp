@@ -16,15 +16,11 @@
 using namespace spikefm;
 namespace fs = std::filesystem;
 
-namespace {
+using spikefm::test::error_of;
+using spikefm::test::slurp;
+using spikefm::test::spit;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-void spit(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
+namespace {
 
 struct Fixture {
   test::TempDir dir;
@@ -43,16 +39,6 @@ struct Fixture {
     return m->forward(img, tok);
   }
 };
-
-template <typename Fn>
-std::string error_of(Fn&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

@@ -9,15 +9,10 @@
 #include "tests/test_tmp.h"
 
 namespace fs = std::filesystem;
+using spikefm::test::slurp;
 using spikefm::test::TempDir;
 
 namespace {
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 size_t entries(const fs::path& dir) {
   return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
 }

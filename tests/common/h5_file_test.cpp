@@ -12,17 +12,11 @@ namespace fs = std::filesystem;
 using spikefm::Error;
 using spikefm::H5File;
 using spikefm::Shape;
+using spikefm::test::slurp;
+using spikefm::test::spit;
 using spikefm::test::TempDir;
 
 namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-void spit(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
 
 // Expects `f` to throw spikefm::Error whose message contains `needle`.
 template <typename Fn>

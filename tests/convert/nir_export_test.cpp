@@ -22,17 +22,11 @@
 
 using namespace spikefm;
 
-namespace {
+using spikefm::test::error_of;
+using spikefm::test::slurp;
+using spikefm::test::spit;
 
-template <typename Fn>
-std::string error_of(Fn&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+namespace {
 
 bool have_data() { return std::filesystem::exists(default_fashion_mnist_dir()); }
 
