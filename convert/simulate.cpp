@@ -243,6 +243,7 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
       la.neuron_updates = static_cast<double>(st.neuron_updates) / rep.n;
       la.dense_ops = static_cast<double>(st.dense_ops) / rep.n;
       la.dense_macs = static_cast<double>(st.dense_macs) / rep.n;
+      la.weight_bytes = static_cast<double>(st.weight_bytes_read) / rep.n;
       if (node.kind == snn::OpKind::linear) {
         la.synapses = static_cast<int64_t>(node.in) * node.cols;
         synapses += la.synapses;
@@ -253,6 +254,7 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
       rep.neuron_updates += la.neuron_updates;
       rep.dense_ops += la.dense_ops;
       rep.dense_macs += la.dense_macs;
+      rep.weight_bytes += la.weight_bytes;
       total_spikes += static_cast<double>(st.spikes_pos + st.spikes_neg);
       neurons_rows += st.neuron_updates;
       rep.layers.push_back(std::move(la));

@@ -26,7 +26,7 @@ struct SimulateOptions {
 
 struct LayerActivity {
   std::string graph, name, kind;
-  double spikes = 0, sops = 0, neuron_updates = 0, dense_ops = 0, dense_macs = 0;  // per sample
+  double spikes = 0, sops = 0, neuron_updates = 0, dense_ops = 0, dense_macs = 0, weight_bytes = 0;  // per sample
   int64_t synapses = 0;  // linear layers: in × out (weights)
 };
 
@@ -42,7 +42,7 @@ struct SimulateReport {
   double steps_per_inference = 0;
   int64_t unsettled_runs = 0;  // runs that ended with neurons still spiking
   // per sample (one image + one question, all generated tokens)
-  double spikes = 0, sops = 0, neuron_updates = 0, dense_ops = 0, dense_macs = 0;
+  double spikes = 0, sops = 0, neuron_updates = 0, dense_ops = 0, dense_macs = 0, weight_bytes = 0;
   double spikes_per_neuron = 0;  // spikes / (neurons x rows) per inference, over spiking layers
   double sops_per_synapse = 0;   // SOPs / weights per inference, over linear layers
   double snn_seconds = 0, qann_seconds = 0;  // wall time of generation on the same samples

@@ -111,6 +111,7 @@ Action add_simulate(CLI::App& app) {
       j["neuron_updates_per_sample"] = r.neuron_updates;
       j["dense_ops_per_sample"] = r.dense_ops;
       j["dense_macs_per_sample"] = r.dense_macs;
+      j["weight_bytes_per_sample"] = r.weight_bytes;
       j["spikes_per_neuron"] = r.spikes_per_neuron;
       j["sops_per_synapse"] = r.sops_per_synapse;
       j["snn_seconds"] = r.snn_seconds;
@@ -119,7 +120,8 @@ Action add_simulate(CLI::App& app) {
       for (const auto& l : r.layers) {
         ls.push_back({{"graph", l.graph}, {"name", l.name}, {"kind", l.kind}, {"spikes_per_sample", l.spikes},
                       {"sops_per_sample", l.sops}, {"neuron_updates_per_sample", l.neuron_updates},
-                      {"dense_ops_per_sample", l.dense_ops}, {"dense_macs_per_sample", l.dense_macs}, {"synapses", l.synapses}});
+                      {"dense_ops_per_sample", l.dense_ops}, {"dense_macs_per_sample", l.dense_macs}, {"weight_bytes_per_sample", l.weight_bytes},
+                      {"synapses", l.synapses}});
       }
       j["layers"] = ls;
       std::printf("%s\n", j.dump().c_str());
@@ -129,8 +131,9 @@ Action add_simulate(CLI::App& app) {
                 r.timesteps, r.until_quiet ? " (until quiet)" : "", static_cast<long long>(r.n));
     std::printf("  accuracy      SNN %.2f%%   QANN %.2f%%   agreement %.2f%%   max |dlogit| %.3g\n", 100 * r.accuracy,
                 100 * r.qann_accuracy, 100 * r.agreement, r.max_abs_dlogit);
-    std::printf("  per sample    %.0f spikes, %.0f SOPs, %.0f neuron updates, %.0f dense-unit ops, %.0f dense MACs\n",
-                r.spikes, r.sops, r.neuron_updates, r.dense_ops, r.dense_macs);
+    std::printf("  per sample    %.0f spikes, %.0f SOPs, %.0f neuron updates, %.0f dense-unit ops, %.0f dense MACs, "
+                "%.0f weight bytes read\n",
+                r.spikes, r.sops, r.neuron_updates, r.dense_ops, r.dense_macs, r.weight_bytes);
     std::printf("  activity      %.3f spikes per neuron per inference, %.3f SOPs per synapse per inference, "
                 "%.1f steps per inference, %lld unsettled runs\n",
                 r.spikes_per_neuron, r.sops_per_synapse, r.steps_per_inference, static_cast<long long>(r.unsettled_runs));

@@ -3,6 +3,8 @@
 // Eigen (its own kernels, same build flags) in the same run. Counter GFLOP/s = 2 n^3 / time.
 //
 //   build-*/experiments/bench/bench_sgemm --benchmark_min_time=0.5
+// libtorch's default intra-op thread count is 1 on the development VM (its CPU probe finds one core);
+// the 2-thread row shows what set_num_threads(2) buys.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -17,6 +19,7 @@ void set_flops(benchmark::State& state, int64_t n) {
 
 void BM_TorchMm(benchmark::State& state) {
   const int64_t n = state.range(0);
+  torch::set_num_threads(static_cast<int>(state.range(1)));
   torch::manual_seed(0);
   torch::Tensor a = torch::randn({n, n}), b = torch::randn({n, n}), c;
   for (auto _ : state) {
@@ -39,5 +42,6 @@ void BM_EigenMm(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_TorchMm)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+// Args: n, libtorch intra-op threads (libtorch defaults to 1 on this VM: spikefm sets all cores).
+BENCHMARK(BM_TorchMm)->Args({256, 1})->Args({1024, 1})->Args({1024, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_EigenMm)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
