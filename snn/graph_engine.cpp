@@ -179,9 +179,6 @@ RunReport GraphEngine::run(const RunOptions& opts) {
     // Rate coding restarts from zero state every run: inputs and biases are re-injected each step.
     for (size_t idx = 0; idx < g_.nodes.size(); ++idx) {
       NodeRt& r = rt_[idx];
-      std::vector<float> keep = r.input;
-      const int rows = rows_;
-      (void)rows;
       std::fill(r.value.begin(), r.value.end(), 0.0f);
       std::fill(r.acc.begin(), r.acc.end(), 0);
       std::fill(r.membrane.begin(), r.membrane.end(), 0.0f);
@@ -189,8 +186,7 @@ RunReport GraphEngine::run(const RunOptions& opts) {
       std::fill(r.delta.begin(), r.delta.end(), 0);
       std::fill(r.pending.begin(), r.pending.end(), 0);
       std::fill(r.fresh.begin(), r.fresh.end(), 1);
-      r.ev_rows.clear();
-      r.input = std::move(keep);
+      r.ev_rows.clear();  // r.input (the driver's rows) is kept
     }
   }
   const int limit = opts.until_quiet && !is_rate(g_) ? opts.max_steps : opts.timesteps;
