@@ -20,19 +20,7 @@ void BurstNeuron::Params::validate() const {
     throw Error(kWhat, "max_burst must be in [1, 127] (got " + std::to_string(max_burst) + ")",
                 "a burst value is sent as one int8 spike");
   }
-  if (s_max < s_min) {
-    throw Error(kWhat,
-                "s_max must be >= s_min (got s_max " + std::to_string(s_max) + ", s_min " +
-                    std::to_string(s_min) + ")");
-  }
-  if (s_min > 0) {
-    throw Error(kWhat, "s_min must be <= 0 (got " + std::to_string(s_min) + ")",
-                "the spike count starts at 0 and must start inside [s_min, s_max]");
-  }
-  if (s_max < 0) {
-    throw Error(kWhat, "s_max must be >= 0 (got " + std::to_string(s_max) + ")",
-                "the spike count starts at 0 and must start inside [s_min, s_max]");
-  }
+  validate_count_bounds(s_min, s_max, kWhat);
 }
 
 BurstNeuron::BurstNeuron(Params params) : params_(std::move(params)) {

@@ -115,6 +115,24 @@ inline Eigen::ArrayXf tile_per_channel(const Eigen::ArrayXf& per_channel, int ro
   return per_channel.replicate(rows, 1);  // (R * C), n = r * C + c
 }
 
+// Checks spike-count bounds s_min <= 0 <= s_max (the count starts at 0 and must start inside them);
+// throws spikefm::Error naming `model` and the violated rule.
+inline void validate_count_bounds(int64_t s_min, int64_t s_max, const std::string& model) {
+  if (s_max < s_min) {
+    throw Error(model,
+                "s_max must be >= s_min (got s_max " + std::to_string(s_max) + ", s_min " + std::to_string(s_min) + ")",
+                "s_max is the QCFS level count L, s_min is 0 or -L");
+  }
+  if (s_min > 0) {
+    throw Error(model, "s_min must be <= 0 (got " + std::to_string(s_min) + ")",
+                "the spike count starts at 0 and must start inside [s_min, s_max]");
+  }
+  if (s_max < 0) {
+    throw Error(model, "s_max must be >= 0 (got " + std::to_string(s_max) + ")",
+                "the spike count starts at 0 and must start inside [s_min, s_max]");
+  }
+}
+
 // Checks that every entry of theta (N) is finite and > 0; on failure throws spikefm::Error naming
 // `param_name` and the first offending index, e.g. "v_threshold[3] must be > 0 (got -0.5)".
 // `model` is the object being configured ("ST-BIF neuron params"). N must be >= 1.

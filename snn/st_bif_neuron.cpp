@@ -13,20 +13,7 @@ const char* const kWhat = "ST-BIF neuron params";
 
 void StBifNeuron::Params::validate() const {
   validate_thresholds(v_threshold, kWhat, "v_threshold");
-  if (s_max < s_min) {
-    throw Error(kWhat,
-                "s_max must be >= s_min (got s_max " + std::to_string(s_max) + ", s_min " +
-                    std::to_string(s_min) + ")",
-                "s_max is the QCFS level count L, s_min is 0 or -L");
-  }
-  if (s_min > 0) {
-    throw Error(kWhat, "s_min must be <= 0 (got " + std::to_string(s_min) + ")",
-                "the spike count starts at 0 and must start inside [s_min, s_max]");
-  }
-  if (s_max < 0) {
-    throw Error(kWhat, "s_max must be >= 0 (got " + std::to_string(s_max) + ")",
-                "the spike count starts at 0 and must start inside [s_min, s_max]");
-  }
+  validate_count_bounds(s_min, s_max, kWhat);
 }
 
 StBifNeuron::StBifNeuron(Params params) : params_(std::move(params)) {
