@@ -30,7 +30,7 @@ void check_options(const TrainOptions& o) {
   if (o.epochs < 1) throw Error("--epochs", "must be >= 1 (got " + std::to_string(o.epochs) + ")");
   if (!(o.minutes > 0)) throw Error("--minutes", "must be > 0 (got " + std::to_string(o.minutes) + ")");
   if (o.batch_images < 1) throw Error("--batch", "must be >= 1");
-  if (!(o.lr > 0) || !std::isfinite(o.lr)) throw Error("--lr", "must be finite and > 0");
+  if (!(o.lr >= 0) || !std::isfinite(o.lr)) throw Error("--lr", "must be finite and >= 0 (0 = the preset's)");
 }
 
 }  // namespace
@@ -59,6 +59,8 @@ TrainReport train_fashion_vqa(const TrainOptions& o) {
     cfg.weight_bits = 8;
   }
   Mfm model(cfg);
+  // The deeper large preset trains better at half the small model's LR (BENCHMARKS.md).
+  const double peak_lr = o.lr > 0 ? o.lr : (cfg.size_name == "large" ? 1e-3 : 2e-3);
   if (init) {
     // Copy every parameter the initial model has; quantizers it lacks are calibrated below.
     torch::NoGradGuard ng;
@@ -115,11 +117,11 @@ TrainReport train_fashion_vqa(const TrainOptions& o) {
   }
   torch::optim::AdamW opt({torch::optim::OptimizerParamGroup(
                                decay, std::make_unique<torch::optim::AdamWOptions>(
-                                          torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay))),
+                                          torch::optim::AdamWOptions(peak_lr).weight_decay(o.weight_decay))),
                            torch::optim::OptimizerParamGroup(
                                no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                             torch::optim::AdamWOptions(o.lr).weight_decay(0.0)))},
-                          torch::optim::AdamWOptions(o.lr));
+                                             torch::optim::AdamWOptions(peak_lr).weight_decay(0.0)))},
+                          torch::optim::AdamWOptions(peak_lr));
 
   const int64_t n_images = o.limit_images > 0 ? std::min(o.limit_images, train.n) : train.n;
   const int64_t steps_per_epoch = (n_images + o.batch_images - 1) / o.batch_images;
@@ -155,7 +157,7 @@ TrainReport train_fashion_vqa(const TrainOptions& o) {
       }
       // LR: linear warm-up, then cosine to 5% over the budget (steps or time, whichever runs out first).
       const double frac = std::max(static_cast<double>(rep.steps) / total_steps, elapsed / budget_s);
-      double lr = o.lr * (rep.steps < warmup ? static_cast<double>(rep.steps + 1) / warmup
+      double lr = peak_lr * (rep.steps < warmup ? static_cast<double>(rep.steps + 1) / warmup
                                              : 0.05 + 0.95 * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, frac))));
       for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 

@@ -16,7 +16,7 @@ struct TrainOptions {
   double minutes = 10.0;              // wall-clock budget; the LR schedule anneals within it
   uint64_t seed = 1;
   int batch_images = 64;              // each image is asked all 4 question types: 4x text rows
-  double lr = 2e-3;
+  double lr = 0;                      // peak AdamW LR; 0: the preset's (small 2e-3, large 1e-3)
   double weight_decay = 0.01;
   int act_levels = -1;                // -1: preset default (8); 0: plain clipped ReLU
   std::filesystem::path init;         // start from this checkpoint (its config; --model is ignored)

@@ -25,7 +25,7 @@ Action add_train(CLI::App& app) {
   c->add_option("--minutes", o->minutes, "Wall-clock budget; the LR schedule anneals within it")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--seed", o->seed, "Seed for initialisation, shuffling and the train/val split")->capture_default_str();
   c->add_option("--batch", o->batch_images, "Images per step (each asked all 4 question types)")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--lr", o->lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--lr", o->lr, "Peak learning rate (AdamW); 0 = the preset's (small 2e-3, large 1e-3)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--levels", o->act_levels, "Activation quantization levels L (0 = plain clipped ReLU; -1 = preset default 8)")->check(CLI::Range(-1, 255))->capture_default_str();
   c->add_option("--init", o->init, "Start from this checkpoint (keeps its size; e.g. to fine-tune it into a QANN)")->check(CLI::ExistingFile);
   c->add_flag("--qann", o->qann, "Quantization-aware training of the QANN: L-level quantizers at every linear/product input and int8 weights (what `spikefm convert` needs)");
