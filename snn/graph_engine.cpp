@@ -18,6 +18,7 @@ GraphEngine::GraphEngine(SpikingGraph graph) : g_(std::move(graph)) {
   rt_.resize(g_.nodes.size());
   changed_.resize(g_.nodes.size());
   stats_.assign(g_.nodes.size(), LayerStats{});
+  ann_.assign(g_.nodes.size(), AnnWork{});
   for (size_t idx = 0; idx < g_.nodes.size(); ++idx) {
     const OpNode& n = g_.nodes[idx];
     NodeRt& r = rt_[idx];
@@ -80,10 +81,12 @@ void GraphEngine::reset() {
     r.ev_rows.clear();
   }
   rows_ = 0;
+  ann_from_ = 0;
 }
 
 void GraphEngine::reset_stats() {
   stats_.assign(g_.nodes.size(), LayerStats{});
+  ann_.assign(g_.nodes.size(), AnnWork{});
   step_stats_.clear();
 }
 
@@ -138,6 +141,7 @@ void GraphEngine::set_rows(int rows) {
                     r.ev_rows.end());
   }
   rows_ = rows;
+  ann_from_ = std::min(ann_from_, rows);
 }
 
 void GraphEngine::set_input(int node, int row, const float* values) {
@@ -208,7 +212,98 @@ RunReport GraphEngine::run(const RunOptions& opts) {
     if (opts.until_quiet && !is_rate(g_) && spikes == 0) break;
   }
   rep.steps = t_;
+  count_ann_work();
   return rep;
+}
+
+void GraphEngine::count_ann_work() {
+  const int a = is_rate(g_) ? 0 : ann_from_, R = rows_;  // rate coding recomputes every row each run
+  const int nr = R - a;
+  ann_from_ = R;
+  if (nr <= 0) return;
+  const int rc = g_.rows_cap;
+  auto visible = [&](const OpNode& n, int i) { return n.causal ? i + 1 : R; };
+  auto nnz = [](const int32_t* x, int len) {
+    int64_t c = 0;
+    for (int k = 0; k < len; ++k) c += x[k] != 0;
+    return c;
+  };
+  for (size_t idx = 0; idx < g_.nodes.size(); ++idx) {
+    const OpNode& n = g_.nodes[idx];
+    AnnWork w;
+    switch (n.kind) {
+      case OpKind::encode_linear: {
+        const NodeRt& px = rt_[n.inputs[0]];
+        w.rows = nr;
+        w.macs = static_cast<int64_t>(nr) * n.in * n.cols;
+        for (int i = a; i < R; ++i) {
+          const float* x = px.value.data() + static_cast<size_t>(i) * n.in;
+          w.nonzero_macs += static_cast<int64_t>(std::count_if(x, x + n.in, [](float v) { return v != 0.0f; })) * n.cols;
+        }
+        w.weight_bytes = static_cast<int64_t>(n.in) * n.cols;
+        w.act_reads = static_cast<int64_t>(nr) * n.in;
+        break;
+      }
+      case OpKind::linear: {
+        const NodeRt& s = rt_[n.inputs[0]];
+        w.rows = nr;
+        w.macs = static_cast<int64_t>(nr) * n.in * n.cols;
+        for (int i = a; i < R; ++i) w.nonzero_macs += nnz(s.acc.data() + static_cast<size_t>(i) * n.in, n.in) * n.cols;
+        w.weight_bytes = static_cast<int64_t>(n.in) * n.cols;
+        w.act_reads = static_cast<int64_t>(nr) * n.in;
+        break;
+      }
+      case OpKind::neuron:
+        w.rows = nr;
+        if (n.is_map()) {
+          for (int i = a; i < R; ++i) w.outputs += static_cast<int64_t>(n.heads) * visible(g_.nodes[n.inputs[0]], i);
+        } else {
+          w.outputs = static_cast<int64_t>(nr) * n.cols;
+        }
+        break;
+      case OpKind::add:
+        w.rows = nr;
+        w.dense_ops = static_cast<int64_t>(nr) * n.cols;
+        break;
+      case OpKind::layer_norm:
+        w.rows = nr;
+        w.dense_ops = static_cast<int64_t>(nr) * (8 * static_cast<int64_t>(n.cols) + 2);
+        break;
+      case OpKind::softmax:
+        w.rows = nr;
+        for (int i = a; i < R; ++i) w.dense_ops += 5 * static_cast<int64_t>(n.heads) * visible(n, i);
+        break;
+      case OpKind::qk_product: {
+        // Q(i) · K(j)ᵀ per head over the visible keys; zero-skipping on the query's activations.
+        const NodeRt& q = rt_[n.inputs[0]];
+        const int C = g_.nodes[n.inputs[0]].cols;
+        w.rows = nr;
+        for (int i = a; i < R; ++i) {
+          const int vis = visible(n, i);
+          w.macs += static_cast<int64_t>(vis) * C;
+          w.nonzero_macs += nnz(q.acc.data() + static_cast<size_t>(i) * C, C) * vis;
+          w.act_reads += static_cast<int64_t>(vis + 1) * C;  // the query row and the visible keys
+        }
+        break;
+      }
+      case OpKind::av_product: {
+        // P(i, j) · V(j) per head over the visible keys; zero-skipping on the attention counts.
+        const NodeRt& p = rt_[n.inputs[0]];
+        const int C = n.cols, d = C / n.heads;
+        w.rows = nr;
+        for (int i = a; i < R; ++i) {
+          const int vis = visible(n, i);
+          w.macs += static_cast<int64_t>(vis) * C;
+          for (int h = 0; h < n.heads; ++h) w.nonzero_macs += nnz(p.acc.data() + static_cast<size_t>(h * rc + i) * rc, vis) * d;
+          w.act_reads += static_cast<int64_t>(vis) * (C + n.heads);  // the visible values and the attention row
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    ann_[idx] += w;
+  }
 }
 
 void GraphEngine::step_node(int idx, float k) {

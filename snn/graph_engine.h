@@ -66,6 +66,9 @@ class GraphEngine {
   // (totals over nodes).
   const std::vector<LayerStats>& stats() const { return stats_; }
   const std::vector<LayerStats>& step_stats() const { return step_stats_; }
+  // The ANN-equivalent work of the rows computed by the runs since reset_stats(), per node
+  // (layer_stats.h: AnnWork) — what the MAC-array baseline prices.
+  const std::vector<AnnWork>& ann_work() const { return ann_; }
   void reset_stats();
   // With tracing on, run() also keeps per-node stats of every step of the last run:
   // trace()[step][node].
@@ -89,6 +92,7 @@ class GraphEngine {
     std::vector<uint8_t> fresh;      // storage row must be (re)computed at the next step
   };
   void step_node(int idx, float k);
+  void count_ann_work();  // the rows [ann_from_, rows_) of the run that just ended
   int row_count(const OpNode& n) const;  // rows of the node's storage that are active
   int row_index(const OpNode& n, int i) const;
 
@@ -96,6 +100,8 @@ class GraphEngine {
   std::vector<NodeRt> rt_;
   std::vector<std::vector<uint8_t>> changed_;  // per node, per storage row
   std::vector<LayerStats> stats_, step_stats_;
+  std::vector<AnnWork> ann_;
+  int ann_from_ = 0;  // first row not yet computed by a finished run
   std::vector<std::vector<LayerStats>> trace_;
   bool trace_on_ = false;
   int rows_ = 0;

@@ -45,4 +45,39 @@ struct LayerStats {
   friend bool operator==(const LayerStats&, const LayerStats&) = default;
 };
 
+// AnnWork: what an ANN evaluating the same graph does for the same rows — each row once, no timesteps.
+// These are the action counts of the MAC-array baseline (neuromorphic_hw/mac_array.h). The engine counts
+// them when a run ends, over the rows that were new in that run (a decoder with a KV cache computes only
+// the new token's row; the encoder all of its rows). Activations are the settled spike counts S, i.e.
+// the QANN's integer activations when the coding is exact.
+//
+//   rows          token rows computed
+//   macs          multiply-accumulates: linear rows × in × out; qk/av products visible keys × head dim
+//   nonzero_macs  MACs whose activation operand is non-zero (what a zero-skipping array executes)
+//   weight_bytes  weights read: each weight once per run that computes a row (weight-stationary)
+//   act_reads     activation operands read (input activations of linear layers and products)
+//   outputs       values written (neuron outputs: rows × C, or the visible entries of an attention map)
+//   dense_ops     vector-unit ops: LayerNorm 8C + 2 per row, softmax 5 per visible key, add C per row
+struct AnnWork {
+  int64_t rows = 0;
+  int64_t macs = 0;
+  int64_t nonzero_macs = 0;
+  int64_t weight_bytes = 0;
+  int64_t act_reads = 0;
+  int64_t outputs = 0;
+  int64_t dense_ops = 0;
+
+  AnnWork& operator+=(const AnnWork& o) {
+    rows += o.rows;
+    macs += o.macs;
+    nonzero_macs += o.nonzero_macs;
+    weight_bytes += o.weight_bytes;
+    act_reads += o.act_reads;
+    outputs += o.outputs;
+    dense_ops += o.dense_ops;
+    return *this;
+  }
+  friend bool operator==(const AnnWork&, const AnnWork&) = default;
+};
+
 }  // namespace spikefm::snn

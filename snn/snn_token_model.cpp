@@ -12,7 +12,7 @@ SnnTokenModel::SnnTokenModel(const SnnModel& model, RunOptions run)
 void SnnTokenModel::reset_stats() {
   enc_.reset_stats();
   dec_.reset_stats();
-  enc_steps_ = dec_steps_ = unsettled_ = 0;
+  enc_steps_ = dec_steps_ = enc_runs_ = dec_runs_ = unsettled_ = 0;
 }
 
 void SnnTokenModel::set_text_row(int text_pos, int token) {
@@ -32,6 +32,7 @@ void SnnTokenModel::set_text_row(int text_pos, int token) {
 std::vector<float> SnnTokenModel::run_decoder() {
   RunReport r = dec_.run(run_);
   dec_steps_ += r.steps;
+  ++dec_runs_;
   unsettled_ += !r.settled;
   return dec_.output_row(dec_.rows() - 1);
 }
@@ -60,6 +61,7 @@ std::vector<float> SnnTokenModel::begin(std::span<const float> image, const std:
     }
     RunReport r = enc_.run(run_);
     enc_steps_ += r.steps;
+    ++enc_runs_;
     unsettled_ += !r.settled;
     // --- decoder image rows ---
     dec_.reset();

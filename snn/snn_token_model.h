@@ -40,6 +40,8 @@ class SnnTokenModel : public decoding::TokenModel {
   // Timesteps and runs since reset_stats(), for latency reports.
   int64_t encoder_steps() const { return enc_steps_; }
   int64_t decoder_steps() const { return dec_steps_; }
+  int64_t encoder_runs() const { return enc_runs_; }
+  int64_t decoder_runs() const { return dec_runs_; }
   int64_t runs_unsettled() const { return unsettled_; }
 
  private:
@@ -52,7 +54,7 @@ class SnnTokenModel : public decoding::TokenModel {
   int P_;
   int text_len_ = 0;
   std::vector<float> last_image_;
-  int64_t enc_steps_ = 0, dec_steps_ = 0, unsettled_ = 0;
+  int64_t enc_steps_ = 0, dec_steps_ = 0, enc_runs_ = 0, dec_runs_ = 0, unsettled_ = 0;
 };
 
 }  // namespace spikefm::snn

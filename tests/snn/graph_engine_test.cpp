@@ -1066,5 +1066,108 @@ TEST(GraphEngine, LinearOnAttentionMapNeuronsIsRefusedByValidate) {
   EXPECT_NE(m.find("lin_on_map"), std::string::npos) << m;
 }
 
+// ---- ANN-equivalent work (AnnWork): the MAC-array baseline's counts --------------------------------
+
+// The work an ANN does for the same rows, counted from the one-pass reference's activations: each
+// row once, MACs = visible partners × width, executed MACs skip zero activations.
+TEST(GraphEngine, AnnWorkOfAttentionEqualsCountsFromTheReferenceActivations) {
+  const int R = 5, C = 8, H = 2, d = 4, rc = 7;
+  for (bool causal : {false, true}) {
+    std::mt19937 rng(causal ? 61u : 62u);
+    const SpikingGraph g = attention_graph(causal, rc);
+    GraphEngine e(g);
+    e.set_rows(R);
+    std::map<int, std::vector<float>> in;
+    for (int node : {0, 1, 2}) {
+      in[node] = random_rows(rng, R, C, 0.6f);
+      set_rows_input(e, node, in[node], C, 0, R);
+    }
+    ASSERT_TRUE(e.run({.timesteps = 1, .until_quiet = true, .max_steps = 200}).settled);
+    const auto ref = reference_exact(g, in, R);
+    int64_t qk_macs = 0, qk_nz = 0, av_macs = 0, av_nz = 0, sm_ops = 0, p_out = 0;
+    for (int i = 0; i < R; ++i) {
+      const int vis = causal ? i + 1 : R;
+      int64_t q_nnz = 0;
+      for (int c = 0; c < C; ++c) q_nnz += ref[3].n[static_cast<size_t>(i) * C + c] != 0;
+      qk_macs += static_cast<int64_t>(vis) * C;
+      qk_nz += q_nnz * vis;
+      av_macs += static_cast<int64_t>(vis) * C;
+      for (int h = 0; h < H; ++h) {
+        for (int j = 0; j < vis; ++j) av_nz += (ref[8].n[static_cast<size_t>(h * R + i) * R + j] != 0) * d;
+      }
+      sm_ops += 5 * H * vis;
+      p_out += H * vis;
+    }
+    const auto& w = e.ann_work();
+    const std::string ctx = causal ? "causal" : "non-causal";
+    EXPECT_EQ(w[6].macs, qk_macs) << ctx;
+    EXPECT_EQ(w[6].nonzero_macs, qk_nz) << ctx;
+    EXPECT_EQ(w[9].macs, av_macs) << ctx;
+    EXPECT_EQ(w[9].nonzero_macs, av_nz) << ctx;
+    EXPECT_GT(av_nz, 0) << ctx;
+    EXPECT_EQ(w[7].dense_ops, sm_ops) << ctx;
+    EXPECT_EQ(w[8].outputs, p_out) << ctx;
+    EXPECT_EQ(w[3].outputs, static_cast<int64_t>(R) * C) << ctx;
+    for (const AnnWork& x : w) EXPECT_EQ(x.rows == 0 || x.rows == R, true) << ctx;
+  }
+}
+
+TEST(GraphEngine, AnnWorkOfLinearCountsRowsInputsAndNonzeroActivations) {
+  const int R = 4, C = 16, OUT = 9, rc = 6;
+  std::mt19937 rng(63);
+  const float theta = 0.25f;
+  SpikingGraph g = make_graph({row_input("x", C), neuron("n", 0, C, NeuronKind::st_bif, theta, 0, 5),
+                               linear("lin", 1, C, OUT, theta, rng)},
+                              rc);
+  GraphEngine e(g);
+  e.set_rows(R);
+  const std::vector<float> x = random_rows(rng, R, C, 0.8f);
+  set_rows_input(e, 0, x, C, 0, R);
+  ASSERT_TRUE(e.run({.timesteps = 1, .until_quiet = true, .max_steps = 100}).settled);
+  int64_t nnz = 0;
+  for (float v : x) nnz += dense::quantize_count(v, theta, 0.0f, 5.0f) != 0;
+  const AnnWork& w = e.ann_work()[2];
+  EXPECT_EQ(w.rows, R);
+  EXPECT_EQ(w.macs, static_cast<int64_t>(R) * C * OUT);
+  EXPECT_EQ(w.nonzero_macs, nnz * OUT);
+  EXPECT_GT(nnz, 0);
+  EXPECT_LT(nnz, R * C);  // unsigned neurons: negative inputs give zeros
+  EXPECT_EQ(w.weight_bytes, static_cast<int64_t>(C) * OUT);
+  EXPECT_EQ(w.act_reads, static_cast<int64_t>(R) * C);
+}
+
+// A KV-cached ANN computes each row once: rows added one run at a time (and a rolled-back row
+// computed again) cost what computing them in one run costs — except the weights, read once per run.
+TEST(GraphEngine, AnnWorkOfIncrementalRowsEqualsOneRunOverTheSameRows) {
+  const int C = 8, rc = 6;
+  std::mt19937 rng(64);
+  const SpikingGraph g = decoder_graph(true, rc, 64);
+  const std::vector<float> x = random_rows(rng, 4, C, 0.9f);
+  GraphEngine inc(g);
+  inc.set_rows(3);
+  set_rows_input(inc, 0, x, C, 0, 3);
+  ASSERT_TRUE(inc.run({.timesteps = 1, .until_quiet = true, .max_steps = 500}).settled);
+  inc.set_rows(4);
+  set_rows_input(inc, 0, x, C, 3, 4);
+  ASSERT_TRUE(inc.run({.timesteps = 1, .until_quiet = true, .max_steps = 500}).settled);
+  const GraphEngine full = fresh_engine_run(g, x, 4);
+  ASSERT_EQ(inc.ann_work().size(), full.ann_work().size());
+  for (size_t k = 0; k < full.ann_work().size(); ++k) {
+    AnnWork a = inc.ann_work()[k], b = full.ann_work()[k];
+    EXPECT_EQ(a.weight_bytes, 2 * b.weight_bytes) << "node " << g.nodes[k].name;  // two runs, two reads
+    a.weight_bytes = b.weight_bytes = 0;
+    EXPECT_TRUE(a == b) << "node " << g.nodes[k].name;
+  }
+  // Rolling row 3 back and computing it again adds exactly one more row-3 computation.
+  const std::vector<AnnWork> before = inc.ann_work();
+  inc.set_rows(3);
+  inc.set_rows(4);
+  set_rows_input(inc, 0, x, C, 3, 4);
+  ASSERT_TRUE(inc.run({.timesteps = 1, .until_quiet = true, .max_steps = 500}).settled);
+  for (size_t k = 0; k < before.size(); ++k) {
+    if (g.nodes[k].kind == OpKind::linear) EXPECT_EQ(inc.ann_work()[k].rows, before[k].rows + 1) << g.nodes[k].name;
+  }
+}
+
 }  // namespace
 }  // namespace spikefm::snn
