@@ -226,6 +226,10 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
   rep.steps_per_inference = static_cast<double>(snn_model.decoder_steps()) / std::max<int64_t>(1, rep.inferences);
   rep.unsettled_runs = snn_model.runs_unsettled();
 
+  rep.totals.push_back({snn_model.encoder().graph().name, snn_model.encoder().stats(), snn_model.encoder().ann_work(),
+                        snn_model.encoder_steps(), snn_model.encoder_runs()});
+  rep.totals.push_back({snn_model.decoder().graph().name, snn_model.decoder().stats(), snn_model.decoder().ann_work(),
+                        snn_model.decoder_steps(), snn_model.decoder_runs()});
   // --- activity per layer and per sample ---
   int64_t neurons_rows = 0, synapses = 0, linear_sops = 0;
   double total_spikes = 0;

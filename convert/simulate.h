@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "snn/layer_stats.h"
+
 namespace spikefm {
 
 struct SimulateOptions {
@@ -30,6 +32,15 @@ struct LayerActivity {
   int64_t synapses = 0;  // linear layers: in × out (weights)
 };
 
+// Raw totals of one spiking graph over every run of a simulation: the energy model's input
+// (neuromorphic_hw/activity.h).
+struct GraphTotals {
+  std::string graph;
+  std::vector<snn::LayerStats> stats;  // per node
+  std::vector<snn::AnnWork> ann;       // per node
+  int64_t steps = 0, runs = 0;
+};
+
 struct SimulateReport {
   std::string task, split, neuron;
   int timesteps = 0;
@@ -47,6 +58,7 @@ struct SimulateReport {
   double sops_per_synapse = 0;   // SOPs / weights per inference, over linear layers
   double snn_seconds = 0, qann_seconds = 0;  // wall time of generation on the same samples
   std::vector<LayerActivity> layers;
+  std::vector<GraphTotals> totals;  // encoder, decoder
 };
 
 SimulateReport simulate_fashion_vqa(const SimulateOptions& opts);

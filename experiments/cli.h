@@ -14,5 +14,6 @@ Action add_eval(CLI::App& app);
 Action add_generate(CLI::App& app);
 Action add_convert(CLI::App& app);
 Action add_simulate(CLI::App& app);
+Action add_energy(CLI::App& app);
 
 }  // namespace spikefm::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   add(spikefm::cli::add_generate);
   add(spikefm::cli::add_convert);
   add(spikefm::cli::add_simulate);
+  add(spikefm::cli::add_energy);
 
   try {
     app.parse(argc, argv);

@@ -5,7 +5,9 @@
 #   3. fine-tune it into a QANN (quantizers at every linear/product input, int8 weights)
 #   4. convert the QANN into a spiking network (ST-BIF neurons) and into the rate-IF baseline
 #   5. simulate both beside the QANN: accuracy, agreement, spikes, SOPs, wall time
-# Later stages (energy on a modeled neuromorphic chip, compression) are added here as they land.
+#   6. energy: map the ST-BIF network onto modeled Loihi-, TrueNorth- and 45 nm-class chips and price
+#      its activity beside a MAC-array ANN in the same technology and the literature formula
+# Later stages (compression) are added here as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -16,11 +18,11 @@ QANN_MINUTES=${DEMO_QANN_MINUTES:-1.5}
 SAMPLES=${DEMO_SAMPLES:-400}
 mkdir -p "$OUT"
 
-echo "== 1/5 train: small MFM on Fashion-VQA, at most $MINUTES min =="
+echo "== 1/6 train: small MFM on Fashion-VQA, at most $MINUTES min =="
 "$BIN" train --task fashion-vqa --model small --minutes "$MINUTES" --epochs 4 --out "$OUT/small.h5"
 
 echo
-echo "== 2/5 evaluate on the Fashion-VQA test split (10,000 images x 4 questions), then ask =="
+echo "== 2/6 evaluate on the Fashion-VQA test split (10,000 images x 4 questions), then ask =="
 "$BIN" eval --checkpoint "$OUT/small.h5" --task fashion-vqa --split test | tee "$OUT/eval.txt"
 "$BIN" eval --checkpoint "$OUT/small.h5" --task fashion-vqa --split test --json > "$OUT/eval.json" 2>/dev/null
 for i in 0 1; do
@@ -31,20 +33,37 @@ for i in 0 1; do
 done
 
 echo
-echo "== 3/5 QANN: fine-tune with L-level quantizers everywhere and int8 weights, $QANN_MINUTES min =="
+echo "== 3/6 QANN: fine-tune with L-level quantizers everywhere and int8 weights, $QANN_MINUTES min =="
 "$BIN" train --init "$OUT/small.h5" --qann --lr 1e-3 --minutes "$QANN_MINUTES" --epochs 1 --val-images 1000 \
   --out "$OUT/small_qann.h5"
 
 echo
-echo "== 4/5 convert: QANN -> spiking networks =="
+echo "== 4/6 convert: QANN -> spiking networks =="
 "$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron st-bif --timesteps 16 --out "$OUT/small_stbif.snn.h5"
 "$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron if-rate --timesteps 32 --out "$OUT/small_ifrate.snn.h5"
 
 echo
-echo "== 5/5 simulate on $SAMPLES test questions, beside the QANN =="
+echo "== 5/6 simulate on $SAMPLES test questions, beside the QANN =="
 "$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --until-quiet | tee "$OUT/simulate_stbif.txt"
 "$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --timesteps 6 | tee "$OUT/simulate_stbif_t6.txt"
 "$BIN" simulate --snn "$OUT/small_ifrate.snn.h5" --limit "$((SAMPLES / 4))" --timesteps 32 | tee "$OUT/simulate_ifrate.txt"
+
+echo
+echo "== 6/6 energy: the ST-BIF network on modeled chips, beside a MAC-array ANN in the same technology =="
+"$BIN" energy --snn "$OUT/small_stbif.snn.h5" --limit "$((SAMPLES / 4))" --until-quiet --hw loihi | tee "$OUT/energy_loihi.txt"
+"$BIN" energy --snn "$OUT/small_stbif.snn.h5" --limit "$((SAMPLES / 4))" --until-quiet --hw loihi,truenorth,cmos45 --json \
+  > "$OUT/energy.json" 2> "$OUT/energy.log"
+python3 - "$OUT/energy.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("\nenergy per sample (image + question), %d samples, %s, accuracy %.2f%%:" % (r["n"], r["neuron"], 100 * r["accuracy"]))
+print("  %-10s %14s %14s %14s %14s %9s %12s" % ("chip", "SNN model", "SNN formula", "ANN model", "ANN formula", "SNN/ANN", "SNN latency"))
+for h in r["hardware"]:
+    ann = h["baselines"][0]
+    print("  %-10s %12.4g nJ %12.4g nJ %12.4g nJ %12.4g nJ %9.2f %10.4g ms" % (
+        h["hw"], h["snn_energy_per_sample"]["total_pj"] / 1e3, h["snn_formula_pj"] / 1e3, ann["total_pj"] / 1e3,
+        ann["formula_pj"] / 1e3, ann["snn_over_baseline"], h["snn_latency_s"] * 1e3))
+PY
 
 acc=$(python3 -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["accuracy"]))' "$OUT/eval.json")
 echo

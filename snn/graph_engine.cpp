@@ -438,6 +438,7 @@ void GraphEngine::step_node(int idx, float k) {
               ev.row_ptr[sr + 1] += 1;
               v[c] = static_cast<float>(S[c]) * n.theta;
               spiked = true;
+              st.events += 1;  // one event (packet) per neuron and step, a burst included
               if (sp > 0) st.spikes_pos += sp;
               else st.spikes_neg -= sp;
             }

@@ -4,7 +4,8 @@
 // the energy tables in neuromorphic_hw/ (STYLE.md rule 6). Counters are plain int64 so they add up
 // exactly across layers, timesteps and samples.
 //
-//   events            number of (row, input, value) spike events consumed, value != 0
+//   events            number of (row, input, value) spike events, value != 0: consumed (linear layers,
+//                     products) or emitted (neurons: one packet per neuron and step, a burst included)
 //   spikes_pos        sum over events of max(value, 0)   (a burst of +3 counts 3 spikes)
 //   spikes_neg        sum over events of max(-value, 0)
 //   sops              synaptic operations = events * fan_out (one accumulate per event and output;

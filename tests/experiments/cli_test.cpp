@@ -106,6 +106,38 @@ TEST(Cli, QannConvertSimulateAgreesExactlyUntilQuiet) {
   EXPECT_EQ(j["max_abs_dlogit"].get<double>(), 0.0);  // bit for bit
   EXPECT_GT(j["sops_per_sample"].get<double>(), 0.0);
   EXPECT_EQ(j["unsettled_runs"].get<int>(), 0);
+  // energy: the same run priced on two presets; the literature formula is E_AC·SOPs + E_MAC·encoding
+  // MACs of the simulation's own counts, and the components add up to the total.
+  CliRun e = run_cli("energy --snn " + s + " --limit 8 --until-quiet --hw loihi,cmos45 --json", d);
+  ASSERT_EQ(e.code, 0) << e.err;
+  auto ej = nlohmann::json::parse(e.out);
+  ASSERT_EQ(ej["hardware"].size(), 2u);
+  EXPECT_EQ(ej["hardware"][0]["hw"], "loihi");
+  for (const auto& h : ej["hardware"]) {
+    const double formula = 0.9 * j["sops_per_sample"].get<double>() + 4.6 * j["dense_macs_per_sample"].get<double>();
+    EXPECT_NEAR(h["snn_formula_pj"].get<double>(), formula, 1e-9 * formula) << h["hw"];
+    EXPECT_NEAR(h["sops_per_sample"].get<double>(), j["sops_per_sample"].get<double>(), 1e-9);
+    double sum = 0;
+    for (const auto& [key, v] : h["snn_energy_per_sample"].items()) {
+      if (key != "total_pj") sum += v.get<double>();
+    }
+    const double total = h["snn_energy_per_sample"]["total_pj"].get<double>();
+    EXPECT_GT(total, 0.0);
+    EXPECT_NEAR(sum, total, 1e-9 * total);
+    EXPECT_GT(h["snn_latency_s"].get<double>(), 0.0);
+    const auto& m = h["mapping"];
+    EXPECT_EQ(m["fits"].get<bool>(), m["missing_neurons"].get<int64_t>() == 0 && m["offchip_weight_bytes"].get<int64_t>() == 0);
+    EXPECT_GT(m["cores_used"].get<int>(), 0);
+    EXPECT_LE(m["cores_used"].get<int>(), m["cores"].get<int>());
+    ASSERT_EQ(h["baselines"].size(), 3u);
+    EXPECT_GT(h["baselines"][0]["total_pj"].get<double>(), 0.0);
+  }
+  CliRun typo = run_cli("energy --snn " + s + " --hw loihii", d);
+  EXPECT_EQ(typo.code, 1);
+  EXPECT_NE(typo.err.find("loihi"), std::string::npos) << typo.err;  // the available presets are listed
+  CliRun list = run_cli("energy --hw-list", d);
+  EXPECT_EQ(list.code, 0);
+  for (const char* p : {"loihi", "truenorth", "cmos45"}) EXPECT_NE(list.out.find(p), std::string::npos) << p;
   // NIR cannot express attention: refused with the list of operators
   CliRun n = run_cli("convert --checkpoint " + q + " --nir " + (d / "x.nir").string(), d);
   EXPECT_EQ(n.code, 1);
