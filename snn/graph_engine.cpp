@@ -217,7 +217,9 @@ RunReport GraphEngine::run(const RunOptions& opts) {
 }
 
 void GraphEngine::count_ann_work() {
-  const int a = is_rate(g_) ? 0 : ann_from_, R = rows_;  // rate coding recomputes every row each run
+  // Only the rows new since the last run, whatever the coding: the baseline ANN keeps a KV cache even
+  // when a rate-coded SNN re-simulates every row.
+  const int a = ann_from_, R = rows_;
   const int nr = R - a;
   ann_from_ = R;
   if (nr <= 0) return;

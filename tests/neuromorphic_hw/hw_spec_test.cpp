@@ -216,7 +216,7 @@ TEST(HwSpecPresets, TruenorthCarriesMerollaFigures) {
   EXPECT_DOUBLE_EQ(s.dram_byte_pj, 1300.0 * 8 / 64);
   EXPECT_DOUBLE_EQ(s.mult8_pj, 0.2);
   EXPECT_DOUBLE_EQ(s.add32_pj, 0.1);
-  EXPECT_DOUBLE_EQ(s.clock_hz, 1e6);
+  EXPECT_DOUBLE_EQ(s.clock_hz, 65.536e6);
   EXPECT_EQ(s.dense_lanes, 16);
   EXPECT_EQ(s.mac_units, 1024);
   EXPECT_DOUBLE_EQ(s.mac_clock_hz, 1e9);
