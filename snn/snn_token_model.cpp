@@ -43,8 +43,9 @@ std::vector<float> SnnTokenModel::begin(std::span<const float> image, const std:
     throw Error("spiking model begin()", "image has " + std::to_string(image.size()) + " pixels, expected " + std::to_string(npx));
   }
   if (prompt.empty()) throw Error("spiking model begin()", "empty prompt");
-  const bool same_image = model_.decoder.coding == Coding::exact && last_image_.size() == npx &&
-                          std::equal(image.begin(), image.end(), last_image_.begin());
+  // The same image again: its encoder output is still in the decoder's image rows (both codings; a
+  // rate-coded decoder re-simulates them from their kept inputs on every run).
+  const bool same_image = last_image_.size() == npx && std::equal(image.begin(), image.end(), last_image_.begin());
   if (same_image) {
     dec_.set_rows(P_);  // rollback to the image rows, settled by the previous sequence
   } else {

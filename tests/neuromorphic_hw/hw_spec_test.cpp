@@ -194,7 +194,7 @@ TEST(HwSpecPresets, TruenorthCarriesMerollaFigures) {
   EXPECT_EQ(s.mesh_rows, 64);
   EXPECT_EQ(s.neurons_per_core, 256);
   EXPECT_EQ(s.synapse_sram_bytes, 256 * 256 / 8);
-  EXPECT_EQ(s.sram_word_bits, 256);
+  EXPECT_EQ(s.sram_word_bits, 64);
   // ~26 pJ per synaptic event, all-in; ~2.3 pJ per hop; the 1 kHz tick.
   EXPECT_DOUBLE_EQ(s.synop_pj, 26.0);
   EXPECT_TRUE(s.synop_all_in);
@@ -203,7 +203,7 @@ TEST(HwSpecPresets, TruenorthCarriesMerollaFigures) {
   EXPECT_DOUBLE_EQ(s.hop_ns_pj, 2.3);
   EXPECT_DOUBLE_EQ(s.min_step_s, 1e-3);
   // Everything else per event is inside the all-in figure.
-  EXPECT_DOUBLE_EQ(s.sram_read_word_pj, 0.0);
+  EXPECT_DOUBLE_EQ(s.sram_read_word_pj, 20.0);  // for the MAC array; the SNN's read is in the all-in synop
   EXPECT_DOUBLE_EQ(s.neuron_update_pj, 0.0);
   EXPECT_DOUBLE_EQ(s.membrane_read_pj, 0.0);
   EXPECT_DOUBLE_EQ(s.membrane_write_pj, 0.0);
