@@ -85,9 +85,6 @@ struct HwSpec {
   // Every entry as written, keyed "section.key" (e.g. "energy.synop"), for reports and tests.
   std::map<std::string, SpecEntry> entries;
 
-  int64_t total_sram_bytes() const { return synapse_sram_bytes * cores; }
-  // MAC with a b-bit activation and an 8-bit weight: the multiplier scales with the narrow operand.
-  double mac_pj(int act_bits) const { return mult8_pj * act_bits / 8.0 + add32_pj; }
 };
 
 // Parses a preset; `origin` names the file in errors. Throws spikefm::Error naming the key and the
