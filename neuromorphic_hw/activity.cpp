@@ -59,6 +59,12 @@ void add_graph_counts(ActivityCounts& counts, const snn::SpikingGraph& g, const 
       default:
         break;  // dense unit
     }
+    // Layers without synapses (neurons, product accumulators) can be split anywhere: one neuron per
+    // unit, so no core capacity is lost to rounding. Linear channels stay whole (their weights).
+    if (l.synapses_per_unit == 0 && l.neurons_per_unit > 1) {
+      l.units *= l.neurons_per_unit;
+      l.neurons_per_unit = 1;
+    }
     counts.layers.push_back(std::move(l));
   }
   // Pipeline depth: neuron nodes on the longest input path.

@@ -3,13 +3,14 @@
 // simulation; priced by energy_model.h with an HwSpec.
 //
 // A layer is one node of a spiking graph. What it occupies on the chip:
-//   linear        synapses = in × out weights (weight_bits each); its int32 accumulators are the
-//                 dendritic inputs of the neurons it feeds, so it holds no neurons of its own.
-//                 Mapping unit: one output channel (in weights).
-//   neuron        neurons = rows_cap × C (token rows) or H × rows_cap² (attention map).
-//                 Mapping unit: one channel (rows_cap neurons) or one map row (rows_cap neurons).
-//   qk_product    neurons = H × rows_cap² int32 accumulators of S_q S_kᵀ; unit: one map row.
-//   av_product    neurons = rows_cap × C accumulators of S_p S_v; unit: one channel (rows_cap words).
+//   linear        unit = one output channel: in weights (weight_bits each) and rows_cap int32
+//                 accumulators — the input compartments of the neurons the channel feeds.
+//   neuron        rows_cap × C (token rows) or H × rows_cap² (attention map) spike counts; a neuron
+//                 fed directly by a linear layer shares that layer's compartment (0 words of its own).
+//   qk_product    H × rows_cap² int32 accumulators of S_q S_kᵀ.
+//   av_product    rows_cap × C int32 accumulators of S_p S_v.
+//   Layers without synapses are split into units of one neuron-state word (no capacity lost to
+//   rounding); linear channels stay whole.
 //   everything else (inputs, encode_linear, add, layer_norm, softmax) runs on the dense unit and
 //   occupies no core (units = 0).
 // Spikes travel from a neuron layer to the layers that consume them (linear layers and products):

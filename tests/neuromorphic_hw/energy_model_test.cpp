@@ -293,8 +293,10 @@ TEST(EnergyModel, EngineCountsDescribeTheGraph) {
   add_engine_counts(c, e, rr.steps, 1);
   ASSERT_EQ(c.layers.size(), 4u);
   EXPECT_EQ(c.layers[0].units, 0);
-  EXPECT_EQ(c.layers[1].units, 4);
-  EXPECT_EQ(c.layers[1].neurons_per_unit, 3);  // rows_cap
+  EXPECT_EQ(c.layers[1].units, 4 * 3);  // C × rows_cap neurons, one per unit (no synapses)
+  EXPECT_EQ(c.layers[1].neurons_per_unit, 1);
+  EXPECT_EQ(c.layers[2].neurons_per_unit, 3);  // a linear channel: rows_cap accumulators
+  EXPECT_EQ(c.layers[3].neurons(), 0);          // n2 shares the compartments of lin
   EXPECT_EQ(c.layers[2].units, 5);
   EXPECT_EQ(c.layers[2].synapses_per_unit, 4);
   EXPECT_EQ(c.layers[2].synapse_bytes_per_unit(), 4);
