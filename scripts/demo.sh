@@ -58,11 +58,12 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 print("\nenergy per sample (image + question), %d samples, %s, accuracy %.2f%%:" % (r["n"], r["neuron"], 100 * r["accuracy"]))
 print("  %-10s %14s %14s %14s %14s %9s %12s" % ("chip", "SNN model", "SNN formula", "ANN model", "ANN formula", "SNN/ANN", "SNN latency"))
+print("  (model: the full energy model of docs/energy.md; formula: E_AC x SOPs vs E_MAC x MACs, the literature's one-liner)")
 for h in r["hardware"]:
     ann = h["baselines"][0]
-    print("  %-10s %12.4g nJ %12.4g nJ %12.4g nJ %12.4g nJ %9.2f %10.4g ms" % (
-        h["hw"], h["snn_energy_per_sample"]["total_pj"] / 1e3, h["snn_formula_pj"] / 1e3, ann["total_pj"] / 1e3,
-        ann["formula_pj"] / 1e3, ann["snn_over_baseline"], h["snn_latency_s"] * 1e3))
+    print("  %-10s %11.4g uJ %11.4g uJ %11.4g uJ %11.4g uJ %9.1f %9.4g ms" % (
+        h["hw"], h["snn_energy_per_sample"]["total_pj"] / 1e6, h["snn_formula_pj"] / 1e6, ann["total_pj"] / 1e6,
+        ann["formula_pj"] / 1e6, ann["snn_over_baseline"], h["snn_latency_s"] * 1e3))
 PY
 
 acc=$(python3 -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["accuracy"]))' "$OUT/eval.json")
