@@ -15,7 +15,6 @@ EnergyStudy run_energy_study(const ActivityCounts& counts, const HwSpec& spec, c
   int64_t weight_bytes = 0;
   for (const LayerCounts& l : counts.layers) {
     if (l.kind == snn::OpKind::linear) s.synapses += l.synapses();
-    if (l.kind == snn::OpKind::neuron) s.neurons += l.neurons();
     weight_bytes += l.units * l.synapse_bytes_per_unit();
   }
   const double offchip = weight_bytes > 0 ? static_cast<double>(s.mapping.offchip_weight_bytes) / weight_bytes : 0.0;

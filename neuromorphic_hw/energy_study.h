@@ -25,7 +25,6 @@ struct EnergyStudy {
   std::vector<Baseline> baselines;
   int64_t samples = 0, tokens = 0;
   int64_t synapses = 0;               // weights of the linear layers
-  int64_t neurons = 0;                // spiking neurons (neuron layers)
   double steps_per_inference = 0;     // decoder (the graph that runs per token)
   // Break-even against the first baseline (ANN int8): the factor k by which the spike-driven energy
   // could grow (k > 1) or must shrink (k < 1) for the SNN to cost the same; <= 0: never (the
