@@ -29,6 +29,7 @@ QLinearImpl::QLinearImpl(int in, int out, int bits_) : bits(bits_) {
 }
 
 torch::Tensor QLinearImpl::forward(const torch::Tensor& x) {
+  if (record) record->push_back(x.detach().reshape({-1, x.size(-1)}).contiguous());
   torch::Tensor w = weight;
   if (bits == 8) {
     auto [q, s] = quantize_weight_int8(weight);

@@ -47,6 +47,8 @@ class QLinearImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
   int bits;
+  // Calibration (compress.h): when set, forward() appends its input rows (n, in) here.
+  std::vector<torch::Tensor>* record = nullptr;
 };
 TORCH_MODULE(QLinear);
 

@@ -15,5 +15,6 @@ Action add_generate(CLI::App& app);
 Action add_convert(CLI::App& app);
 Action add_simulate(CLI::App& app);
 Action add_energy(CLI::App& app);
+Action add_compress(CLI::App& app);
 
 }  // namespace spikefm::cli

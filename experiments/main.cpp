@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   add(spikefm::cli::add_convert);
   add(spikefm::cli::add_simulate);
   add(spikefm::cli::add_energy);
+  add(spikefm::cli::add_compress);
 
   try {
     app.parse(argc, argv);

@@ -88,6 +88,27 @@ TEST(Cli, TrainThenEvalJsonParsesAndGenerateAnswers) {
   CliRun oob = run_cli("generate --checkpoint " + ck + " --index 999999", d);
   EXPECT_EQ(oob.code, 1);
   EXPECT_NE(oob.err.find("out of range"), std::string::npos) << oob.err;
+
+  // compress: the budget is met, the written checkpoint reloads with the ordinary loader and
+  // evaluates to the accuracy compress reported on the same samples.
+  const std::string q = (d / "tiny.q.h5").string();
+  CliRun c = run_cli("compress --checkpoint " + ck + " --bits 4.5 --calib-images 8 --limit 40 --out " + q + " --json", d);
+  ASSERT_EQ(c.code, 0) << c.err;
+  auto cj = nlohmann::json::parse(c.out);
+  ASSERT_GE(cj["variants"].size(), 2u);
+  EXPECT_EQ(cj["variants"][0]["name"], "float");
+  EXPECT_EQ(cj["variants"][0]["accuracy"].get<double>(), j["accuracy"].get<double>());  // same model, same 40 samples
+  const double bits = cj["variants"][1]["effective_bits"].get<double>();
+  EXPECT_LE(bits, 4.5);
+  EXPECT_GT(bits, 2.0);
+  for (const auto& l : cj["layers"]) EXPECT_EQ(l["delta_loss"].size(), 3u) << l["name"];
+  CliRun qe = run_cli("eval --checkpoint " + q + " --split test --limit 40 --json", d);
+  ASSERT_EQ(qe.code, 0) << qe.err;
+  EXPECT_EQ(nlohmann::json::parse(qe.out)["accuracy"].get<double>(), cj["variants"][1]["accuracy"].get<double>());
+  // a budget below int2 everywhere is refused with the minimum that would work
+  CliRun low = run_cli("compress --checkpoint " + ck + " --bits 1 --calib-images 8 --limit 8", d);
+  EXPECT_EQ(low.code, 1);
+  EXPECT_NE(low.err.find("minimum"), std::string::npos) << low.err;
 }
 
 TEST(Cli, QannConvertSimulateAgreesExactlyUntilQuiet) {

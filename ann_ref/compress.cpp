@@ -1,0 +1,284 @@
+#include "ann_ref/compress.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+
+#include "ann_ref/bit_allocation.h"
+#include "ann_ref/checkpoint.h"
+#include "ann_ref/vqa_batch.h"
+#include "ann_ref/vqa_eval.h"
+#include "ann_ref/weight_quant.h"
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "common/h5_file.h"
+#include "common/log.h"
+#include "common/progress.h"
+#include "datasets/fashion_mnist.h"
+#include "datasets/fashion_vqa.h"
+
+namespace spikefm {
+
+namespace {
+
+// One linear layer of the model and what calibration learned about it.
+struct Layer {
+  std::string name, block;
+  QLinearImpl* lin = nullptr;
+  torch::Tensor w0;               // float weights (out, in)
+  std::vector<double> hessian;    // (in, in)
+  std::vector<QuantizedMatrix> q; // per width
+  std::vector<torch::Tensor> deq; // per width: Ŵ (out, in)
+};
+
+std::string block_of(const std::string& name) {
+  for (const char* stack : {"enc_blocks.", "dec_blocks."}) {
+    if (name.rfind(stack, 0) == 0) {
+      const std::string rest = name.substr(std::string(stack).size());
+      return std::string(stack[0] == 'e' ? "encoder." : "decoder.") + rest.substr(0, rest.find('.'));
+    }
+  }
+  return name;
+}
+
+// Teacher-forced calibration batch: each image asked its 4 canonical questions with the true answers.
+struct CalibBatch {
+  torch::Tensor images, inputs, targets;  // (N, S, S), (N, T), (N, T)
+};
+
+CalibBatch calib_batch(const FashionVqa& data, const WordTokenizer& tok, int64_t n_images) {
+  const ImageSet& set = data.images("train");
+  n_images = std::min<int64_t>(n_images, set.n);
+  std::vector<int64_t> idx;
+  std::vector<std::string> questions, answers;
+  for (int64_t i = 0; i < n_images; ++i) {
+    for (int q = 0; q < kQuestionTypes; ++q) {
+      idx.push_back(i);
+      questions.push_back(fashion_vqa_questions(static_cast<QuestionType>(q))[0]);
+      answers.push_back(fashion_vqa_answer(set.labels[i], static_cast<QuestionType>(q)));
+    }
+  }
+  TextBatch tb = text_batch(tok, questions, answers);
+  return {image_batch(set, idx), tb.inputs, tb.targets};
+}
+
+double calib_loss(Mfm& model, const CalibBatch& b) {
+  torch::NoGradGuard ng;
+  double total = 0;
+  int64_t count = 0;
+  const int64_t N = b.images.size(0), chunk = 256;
+  for (int64_t i = 0; i < N; i += chunk) {
+    const int64_t len = std::min(chunk, N - i);
+    torch::Tensor logits = model->forward(b.images.narrow(0, i, len), b.inputs.narrow(0, i, len));
+    torch::Tensor t = b.targets.narrow(0, i, len).reshape({-1});
+    torch::Tensor l = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(-1)}), t,
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget).reduction(torch::kSum));
+    total += l.item<double>();
+    count += (t != kIgnoreTarget).sum().item<int64_t>();
+  }
+  return total / std::max<int64_t>(1, count);
+}
+
+void set_weight(QLinearImpl* lin, const torch::Tensor& w) {
+  torch::NoGradGuard ng;
+  lin->weight.copy_(w);
+}
+
+QuantSpec spec_for(int bits, int group, int64_t cols) {
+  QuantSpec s;
+  s.bits = bits;
+  s.group = group >= cols ? 0 : group;
+  s.scale = ScaleType::fp16;
+  return s;
+}
+
+}  // namespace
+
+CompressReport compress_checkpoint(const CompressOptions& o) {
+  if (o.task != "fashion-vqa") throw Error("--task " + o.task, "unknown task", "use fashion-vqa");
+  if (o.method != "gptq" && o.method != "rtn") throw Error("--method " + o.method, "unknown method", "use gptq or rtn");
+  if (o.sensitivity != "loss" && o.sensitivity != "proxy") {
+    throw Error("--sensitivity " + o.sensitivity, "unknown measure", "use loss or proxy");
+  }
+  if (o.widths.empty()) throw Error("--widths", "no bit widths given", "e.g. --widths 8,4,2");
+  if (!(o.bits > 0) || !std::isfinite(o.bits)) throw Error("--bits", "must be a positive number of bits per weight");
+  if (o.calib_images < 1) throw Error("--calib-images", "must be >= 1");
+  Checkpoint ck = load_checkpoint(o.checkpoint);
+  Mfm& model = ck.model;
+  if (model->config().qann || model->config().weight_bits != 0) {
+    throw Error("compressing " + o.checkpoint.string(), "it is already a QANN / quantized checkpoint",
+                "compress the float checkpoint (from spikefm train without --qann)");
+  }
+  model->eval();
+  WordTokenizer tok(ck.vocab);
+  FashionVqa data(o.data_dir.empty() ? default_fashion_mnist_dir() : o.data_dir, static_cast<uint64_t>(ck.meta.seed));
+  const CalibBatch calib = calib_batch(data, tok, o.calib_images);
+
+  // --- 1. calibration: inputs of every linear layer ---
+  std::vector<Layer> layers;
+  for (const auto& item : model->named_modules("", false)) {
+    if (auto* lin = dynamic_cast<QLinearImpl*>(item.value().get())) {
+      Layer l;
+      l.name = item.key();
+      l.block = block_of(l.name);
+      l.lin = lin;
+      l.w0 = lin->weight.detach().clone();
+      layers.push_back(std::move(l));
+    }
+  }
+  std::vector<std::vector<torch::Tensor>> recorded(layers.size());
+  for (size_t k = 0; k < layers.size(); ++k) layers[k].lin->record = &recorded[k];
+  CompressReport rep;
+  rep.model = model->config().size_name;
+  rep.parameters = model->parameter_count();
+  rep.float_loss = calib_loss(model, calib);
+  for (size_t k = 0; k < layers.size(); ++k) {
+    layers[k].lin->record = nullptr;
+    torch::Tensor x = torch::cat(recorded[k], 0).contiguous();  // (n, in)
+    recorded[k].clear();
+    layers[k].hessian = input_hessian(x.data_ptr<float>(), x.size(0), static_cast<int>(x.size(1)));
+    rep.weights += layers[k].w0.numel();
+  }
+
+  // --- 2. every layer at every width: quantize, measure the loss increase alone ---
+  std::optional<Progress> progress;
+  if (o.progress) progress.emplace("sensitivity", static_cast<int64_t>(layers.size() * o.widths.size()), "layer-widths");
+  auto quantize = [&](const Layer& l, int bits, const std::string& method) {
+    const int rows = static_cast<int>(l.w0.size(0)), cols = static_cast<int>(l.w0.size(1));
+    const QuantSpec spec = spec_for(bits, o.group, cols);
+    return method == "gptq" ? quantize_gptq(l.w0.data_ptr<float>(), rows, cols, l.hessian, spec)
+                            : quantize_rtn(l.w0.data_ptr<float>(), rows, cols, spec);
+  };
+  auto dequantized = [](const QuantizedMatrix& q) {
+    std::vector<float> d = q.dequantize();
+    return torch::from_blob(d.data(), {q.rows, q.cols}, torch::kFloat32).clone();
+  };
+  int64_t done = 0;
+  for (Layer& l : layers) {
+    LayerSensitivity s;
+    s.name = l.name;
+    s.block = l.block;
+    s.rows = l.w0.size(0);
+    s.cols = l.w0.size(1);
+    torch::Tensor H = torch::from_blob(l.hessian.data(), {s.cols, s.cols}, torch::kFloat64);
+    for (int bits : o.widths) {
+      l.q.push_back(quantize(l, bits, o.method));
+      l.deq.push_back(dequantized(l.q.back()));
+      set_weight(l.lin, l.deq.back());
+      s.delta_loss.push_back(calib_loss(model, calib) - rep.float_loss);
+      set_weight(l.lin, l.w0);
+      torch::Tensor dw = (l.w0 - l.deq.back()).to(torch::kFloat64);
+      s.proxy.push_back(0.5 * (dw.mm(H) * dw).sum().item<double>() / static_cast<double>(s.rows));
+      if (progress) progress->update(++done);
+    }
+    rep.layers.push_back(std::move(s));
+  }
+  if (progress) progress->finish();
+
+  // --- 3. allocation under the budget ---
+  auto allocate = [&](double bits_budget, const std::vector<int>& allowed) {
+    std::vector<AllocationUnit> units;
+    for (size_t k = 0; k < layers.size(); ++k) {
+      AllocationUnit u;
+      u.name = layers[k].name;
+      for (size_t w = 0; w < o.widths.size(); ++w) {
+        if (std::find(allowed.begin(), allowed.end(), o.widths[w]) == allowed.end()) continue;
+        const QuantizedMatrix& q = layers[k].q[w];
+        BitOption opt;
+        opt.bits = o.widths[w];
+        opt.cost = std::llround(q.effective_bits() * q.rows * q.cols);
+        opt.error = o.sensitivity == "proxy" ? rep.layers[k].proxy[w] : std::max(0.0, rep.layers[k].delta_loss[w]);
+        u.options.push_back(opt);
+      }
+      units.push_back(std::move(u));
+    }
+    const int64_t budget = static_cast<int64_t>(std::floor(bits_budget * static_cast<double>(rep.weights)));
+    Allocation a = allocate_bits(units, budget);
+    std::vector<int> chosen(layers.size());
+    for (size_t k = 0; k < layers.size(); ++k) chosen[k] = units[k].options[a.choice[k]].bits;
+    return chosen;
+  };
+  auto width_index = [&](int bits) {
+    return static_cast<size_t>(std::find(o.widths.begin(), o.widths.end(), bits) - o.widths.begin());
+  };
+
+  // --- 4. evaluate variants ---
+  const int64_t eval_total = o.limit;
+  auto evaluate = [&](const std::string& name, const std::vector<int>& bits, const std::string& method) {
+    CompressVariant v;
+    v.name = name;
+    double storage = 0;
+    for (size_t k = 0; k < layers.size(); ++k) {
+      Layer& l = layers[k];
+      if (bits.empty()) {
+        set_weight(l.lin, l.w0);
+        continue;
+      }
+      const size_t w = width_index(bits[k]);
+      const QuantizedMatrix q = method == o.method ? l.q[w] : quantize(l, bits[k], method);
+      storage += q.effective_bits() * q.rows * q.cols;
+      set_weight(l.lin, method == o.method ? l.deq[w] : dequantized(q));
+    }
+    v.effective_bits = bits.empty() ? 32.0 : storage / static_cast<double>(rep.weights);
+    v.calib_loss = calib_loss(model, calib);
+    VqaScore sc = score_fashion_vqa(model, tok, data, o.split, eval_total, 256, o.progress ? "eval " + name : "");
+    v.accuracy = sc.accuracy();
+    rep.eval_n = sc.n;
+    log::info(name + ": " + std::to_string(v.effective_bits) + " bits/weight, accuracy " + std::to_string(v.accuracy));
+    return v;
+  };
+  rep.variants.push_back(evaluate("float", {}, o.method));
+  const std::vector<int> chosen = allocate(o.bits, o.widths);
+  for (size_t k = 0; k < layers.size(); ++k) {
+    rep.layers[k].chosen_bits = chosen[k];
+    rep.layers[k].effective_bits = layers[k].q[width_index(chosen[k])].effective_bits();
+  }
+  rep.variants.push_back(evaluate("mixed " + o.method, chosen, o.method));
+  // the chosen model stays loaded: write it before the comparisons change the weights
+  if (!o.out.empty()) {
+    for (size_t k = 0; k < layers.size(); ++k) set_weight(layers[k].lin, layers[k].deq[width_index(chosen[k])]);
+    AtomicFile out(o.out);
+    save_checkpoint(out.temp_path(), model, ck.vocab, ck.meta);
+    {
+      H5File f = H5File::open_rw(out.temp_path());
+      f.create_group("/quant");
+      f.set_attr("/quant", "method", o.method);
+      f.set_attr("/quant", "budget_bits", o.bits);
+      for (size_t k = 0; k < layers.size(); ++k) {
+        const QuantizedMatrix& q = layers[k].q[width_index(chosen[k])];
+        const std::string g = "/quant" + param_path(layers[k].name + ".weight").substr(std::string("/params").size());
+        f.write(g + "/codes", q.packed.data(), {q.rows, q.bytes_per_row()});
+        f.write(g + "/scales", q.scales.data(), {q.rows, q.groups_per_row()});
+        f.set_attr(g, "bits", int64_t{q.spec.bits});
+        f.set_attr(g, "group", int64_t{q.group_size()});
+        f.set_attr(g, "cols", int64_t{q.cols});
+        f.set_attr(g, "scale_type", std::string("fp16"));
+      }
+      f.close();
+    }
+    out.commit();
+  }
+  if (o.compare) {
+    const std::string other = o.method == "gptq" ? "rtn" : "gptq";
+    for (int b : o.widths) {
+      const std::vector<int> uniform(layers.size(), b);
+      for (const std::string& m : {o.method, other}) rep.variants.push_back(evaluate("uniform int" + std::to_string(b) + " " + m, uniform, m));
+    }
+    rep.variants.push_back(evaluate("mixed " + other, allocate(o.bits, o.widths), other));
+    // mixed at the budget of each uniform width below 8
+    for (int b : o.widths) {
+      if (b == 8) continue;
+      double eff = 0;
+      for (const Layer& l : layers) eff += l.q[width_index(b)].effective_bits() * static_cast<double>(l.w0.numel());
+      eff /= static_cast<double>(rep.weights);
+      if (std::fabs(eff - o.bits) < 1e-9) continue;
+      rep.variants.push_back(evaluate("mixed " + o.method + " @int" + std::to_string(b) + " budget", allocate(eff, o.widths), o.method));
+    }
+  }
+  for (Layer& l : layers) set_weight(l.lin, l.w0);
+  return rep;
+}
+
+}  // namespace spikefm

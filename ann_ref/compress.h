@@ -1,0 +1,72 @@
+// `spikefm compress`: hierarchy-aware mixed-precision weight quantization of a trained MFM
+// (torch-free entry point; the implementation uses libtorch).
+//
+// 1. Calibration: the float model runs teacher-forced on `calib_images` training images × 4
+//    questions; every linear layer (QLinear: patch embed, q/k/v, attention out, MLP up/down,
+//    projector, LM head) records its inputs X, giving its input Hessian H = 2/n XᵀX (GPTQ).
+// 2. Sensitivity, per layer and width: the layer alone is quantized (the others stay float) and the
+//    calibration loss increase ΔL is measured; beside it the second-order proxy
+//    ½·tr((W − Ŵ) H (W − Ŵ)ᵀ) / n_out. Aggregated per block and per model for the report.
+// 3. Allocation: one width per layer from `widths`, minimising Σ max(ΔL, 0) (or Σ proxy) under the budget
+//    Σ storage bits ≤ bits × weights (scales included) — exact multiple-choice knapsack
+//    (bit_allocation.h).
+// 4. The chosen widths are applied (RTN or GPTQ, per-group scales), the model is evaluated, and the
+//    checkpoint is written: /params hold the dequantized weights (so every reader loads it), /quant
+//    the packed codes and scales they come from (docs/formats.md).
+// Baselines for the same run (`compare`): uniform widths and other budgets, RTN and GPTQ.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace spikefm {
+
+struct CompressOptions {
+  std::filesystem::path checkpoint;
+  std::string task = "fashion-vqa";
+  std::filesystem::path data_dir;  // empty: default_fashion_mnist_dir()
+  std::filesystem::path out;       // empty: do not write a checkpoint
+  double bits = 4.5;               // budget: average effective bits per weight, scales included
+  std::vector<int> widths{8, 4, 2};
+  int group = 32;                  // columns per scale group (0 = per output channel)
+  std::string method = "gptq";     // gptq | rtn
+  int64_t calib_images = 128;      // training images for calibration (× 4 questions)
+  std::string split = "test";      // evaluation split
+  int64_t limit = 0;               // evaluation samples (0 = all)
+  std::string sensitivity = "loss"; // what the allocation minimises: loss (measured ΔL) | proxy
+  bool compare = false;            // also evaluate uniform widths and RTN/GPTQ at the same budgets
+  bool progress = true;
+};
+
+struct LayerSensitivity {
+  std::string name;                 // e.g. "dec_blocks.1.mlp.fc1"
+  std::string block;                // "encoder.0", "decoder.1", "patch_embed", "projector", "lm_head"
+  int64_t rows = 0, cols = 0;
+  std::vector<double> delta_loss;   // per width of CompressOptions::widths
+  std::vector<double> proxy;        // ½ tr(ΔW H ΔWᵀ) / rows, per width
+  int chosen_bits = 0;
+  double effective_bits = 0;        // of the chosen width, scales included
+};
+
+struct CompressVariant {
+  std::string name;     // "float", "mixed gptq", "uniform int4 rtn", ...
+  double effective_bits = 32;
+  double accuracy = 0;
+  double calib_loss = 0;
+};
+
+struct CompressReport {
+  std::string model;
+  int64_t weights = 0;      // quantized weights (all linear layers)
+  int64_t parameters = 0;   // all parameters
+  double float_loss = 0;    // calibration loss of the float model
+  std::vector<LayerSensitivity> layers;
+  std::vector<CompressVariant> variants;  // [0] float, [1] the chosen allocation, then comparisons
+  int64_t eval_n = 0;
+};
+
+CompressReport compress_checkpoint(const CompressOptions& opts);
+
+}  // namespace spikefm
