@@ -28,8 +28,8 @@ struct Layer {
   QLinearImpl* lin = nullptr;
   torch::Tensor w0;               // float weights (out, in)
   std::vector<double> hessian;    // (in, in)
-  std::vector<QuantizedMatrix> q; // per width
-  std::vector<torch::Tensor> deq; // per width: Ŵ (out, in)
+  std::vector<QuantizedMatrix> q; // per option (width × group)
+  std::vector<torch::Tensor> deq; // per option: Ŵ (out, in)
 };
 
 std::string block_of(const std::string& name) {
@@ -103,6 +103,10 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
     throw Error("--sensitivity " + o.sensitivity, "unknown measure", "use loss or proxy");
   }
   if (o.widths.empty()) throw Error("--widths", "no bit widths given", "e.g. --widths 8,4,2");
+  if (o.groups.empty()) throw Error("--groups", "no scale granularity given", "e.g. --groups 32,0");
+  for (int g : o.groups) {
+    if (g < 0) throw Error("--groups", "a group size must be >= 0 (0 = per output channel), got " + std::to_string(g));
+  }
   if (!(o.bits > 0) || !std::isfinite(o.bits)) throw Error("--bits", "must be a positive number of bits per weight");
   if (o.calib_images < 1) throw Error("--calib-images", "must be >= 1");
   Checkpoint ck = load_checkpoint(o.checkpoint);
@@ -142,12 +146,17 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
     rep.weights += layers[k].w0.numel();
   }
 
-  // --- 2. every layer at every width: quantize, measure the loss increase alone ---
-  std::optional<Progress> progress;
-  if (o.progress) progress.emplace("sensitivity", static_cast<int64_t>(layers.size() * o.widths.size()), "layer-widths");
-  auto quantize = [&](const Layer& l, int bits, const std::string& method) {
+  // --- 2. every layer at every option: quantize, measure the loss increase alone ---
+  struct Opt {
+    int bits, group;
+  };
+  std::vector<Opt> opts;
+  for (int b : o.widths) {
+    for (int g : o.groups) opts.push_back({b, g});
+  }
+  auto quantize = [&](const Layer& l, int bits, int group, const std::string& method) {
     const int rows = static_cast<int>(l.w0.size(0)), cols = static_cast<int>(l.w0.size(1));
-    const QuantSpec spec = spec_for(bits, o.group, cols);
+    const QuantSpec spec = spec_for(bits, group, cols);
     return method == "gptq" ? quantize_gptq(l.w0.data_ptr<float>(), rows, cols, l.hessian, spec)
                             : quantize_rtn(l.w0.data_ptr<float>(), rows, cols, spec);
   };
@@ -155,6 +164,8 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
     std::vector<float> d = q.dequantize();
     return torch::from_blob(d.data(), {q.rows, q.cols}, torch::kFloat32).clone();
   };
+  std::optional<Progress> progress;
+  if (o.progress) progress.emplace("sensitivity", static_cast<int64_t>(layers.size() * opts.size()), "layer-options");
   int64_t done = 0;
   for (Layer& l : layers) {
     LayerSensitivity s;
@@ -163,82 +174,81 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
     s.rows = l.w0.size(0);
     s.cols = l.w0.size(1);
     torch::Tensor H = torch::from_blob(l.hessian.data(), {s.cols, s.cols}, torch::kFloat64);
-    for (int bits : o.widths) {
-      l.q.push_back(quantize(l, bits, o.method));
+    for (const Opt& op : opts) {
+      l.q.push_back(quantize(l, op.bits, op.group, o.method));
       l.deq.push_back(dequantized(l.q.back()));
+      OptionSensitivity os;
+      os.bits = op.bits;
+      os.group = l.q.back().spec.group;
+      os.effective_bits = l.q.back().effective_bits();
       set_weight(l.lin, l.deq.back());
-      s.delta_loss.push_back(calib_loss(model, calib) - rep.float_loss);
+      os.delta_loss = calib_loss(model, calib) - rep.float_loss;
       set_weight(l.lin, l.w0);
       torch::Tensor dw = (l.w0 - l.deq.back()).to(torch::kFloat64);
-      s.proxy.push_back(0.5 * (dw.mm(H) * dw).sum().item<double>() / static_cast<double>(s.rows));
+      os.proxy = 0.5 * (dw.mm(H) * dw).sum().item<double>() / static_cast<double>(s.rows);
+      s.options.push_back(os);
       if (progress) progress->update(++done);
     }
     rep.layers.push_back(std::move(s));
   }
   if (progress) progress->finish();
 
-  // --- 3. allocation under the budget ---
-  auto allocate = [&](double bits_budget, const std::vector<int>& allowed) {
+  // --- 3. allocation under the budget: one option index per layer ---
+  auto allocate = [&](double bits_budget) {
     std::vector<AllocationUnit> units;
     for (size_t k = 0; k < layers.size(); ++k) {
       AllocationUnit u;
       u.name = layers[k].name;
-      for (size_t w = 0; w < o.widths.size(); ++w) {
-        if (std::find(allowed.begin(), allowed.end(), o.widths[w]) == allowed.end()) continue;
-        const QuantizedMatrix& q = layers[k].q[w];
+      for (const OptionSensitivity& os : rep.layers[k].options) {
         BitOption opt;
-        opt.bits = o.widths[w];
-        opt.cost = std::llround(q.effective_bits() * q.rows * q.cols);
-        opt.error = o.sensitivity == "proxy" ? rep.layers[k].proxy[w] : std::max(0.0, rep.layers[k].delta_loss[w]);
+        opt.bits = os.bits;
+        opt.cost = std::llround(os.effective_bits * static_cast<double>(rep.layers[k].rows * rep.layers[k].cols));
+        opt.error = o.sensitivity == "proxy" ? os.proxy : std::max(0.0, os.delta_loss);
         u.options.push_back(opt);
       }
       units.push_back(std::move(u));
     }
     const int64_t budget = static_cast<int64_t>(std::floor(bits_budget * static_cast<double>(rep.weights)));
-    Allocation a = allocate_bits(units, budget);
-    std::vector<int> chosen(layers.size());
-    for (size_t k = 0; k < layers.size(); ++k) chosen[k] = units[k].options[a.choice[k]].bits;
-    return chosen;
-  };
-  auto width_index = [&](int bits) {
-    return static_cast<size_t>(std::find(o.widths.begin(), o.widths.end(), bits) - o.widths.begin());
+    return allocate_bits(units, budget).choice;
   };
 
-  // --- 4. evaluate variants ---
-  const int64_t eval_total = o.limit;
-  auto evaluate = [&](const std::string& name, const std::vector<int>& bits, const std::string& method) {
+  // --- 4. evaluate variants: per layer an option index (>= 0) or a uniform (bits, group, method) ---
+  auto evaluate = [&](const std::string& name, const std::vector<int>& chosen, std::optional<Opt> uniform,
+                      const std::string& method) {
     CompressVariant v;
     v.name = name;
     double storage = 0;
     for (size_t k = 0; k < layers.size(); ++k) {
       Layer& l = layers[k];
-      if (bits.empty()) {
+      if (chosen.empty() && !uniform) {
         set_weight(l.lin, l.w0);
         continue;
       }
-      const size_t w = width_index(bits[k]);
-      const QuantizedMatrix q = method == o.method ? l.q[w] : quantize(l, bits[k], method);
-      storage += q.effective_bits() * q.rows * q.cols;
-      set_weight(l.lin, method == o.method ? l.deq[w] : dequantized(q));
+      if (!chosen.empty() && method == o.method) {
+        storage += rep.layers[k].options[chosen[k]].effective_bits * static_cast<double>(l.w0.numel());
+        set_weight(l.lin, l.deq[chosen[k]]);
+        continue;
+      }
+      const Opt op = uniform ? *uniform : opts[chosen[k]];
+      const QuantizedMatrix q = quantize(l, op.bits, op.group, method);
+      storage += q.effective_bits() * static_cast<double>(l.w0.numel());
+      set_weight(l.lin, dequantized(q));
     }
-    v.effective_bits = bits.empty() ? 32.0 : storage / static_cast<double>(rep.weights);
+    v.effective_bits = chosen.empty() && !uniform ? 32.0 : storage / static_cast<double>(rep.weights);
     v.calib_loss = calib_loss(model, calib);
-    VqaScore sc = score_fashion_vqa(model, tok, data, o.split, eval_total, 256, o.progress ? "eval " + name : "");
+    VqaScore sc = score_fashion_vqa(model, tok, data, o.split, o.limit, 256, o.progress ? "eval " + name : "");
     v.accuracy = sc.accuracy();
     rep.eval_n = sc.n;
     log::info(name + ": " + std::to_string(v.effective_bits) + " bits/weight, accuracy " + std::to_string(v.accuracy));
     return v;
   };
-  rep.variants.push_back(evaluate("float", {}, o.method));
-  const std::vector<int> chosen = allocate(o.bits, o.widths);
-  for (size_t k = 0; k < layers.size(); ++k) {
-    rep.layers[k].chosen_bits = chosen[k];
-    rep.layers[k].effective_bits = layers[k].q[width_index(chosen[k])].effective_bits();
-  }
-  rep.variants.push_back(evaluate("mixed " + o.method, chosen, o.method));
-  // the chosen model stays loaded: write it before the comparisons change the weights
+  rep.variants.push_back(evaluate("float", {}, std::nullopt, o.method));
+  const std::vector<int> chosen = allocate(o.bits);
+  for (size_t k = 0; k < layers.size(); ++k) rep.layers[k].chosen = chosen[k];
+  rep.variants.push_back(evaluate("mixed " + o.method, chosen, std::nullopt, o.method));
+  // write the chosen model before the comparisons change the weights
   if (!o.out.empty()) {
-    for (size_t k = 0; k < layers.size(); ++k) set_weight(layers[k].lin, layers[k].deq[width_index(chosen[k])]);
+    for (size_t k = 0; k < layers.size(); ++k) set_weight(layers[k].lin, layers[k].deq[chosen[k]]);
     AtomicFile out(o.out);
     save_checkpoint(out.temp_path(), model, ck.vocab, ck.meta);
     {
@@ -247,7 +257,7 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       f.set_attr("/quant", "method", o.method);
       f.set_attr("/quant", "budget_bits", o.bits);
       for (size_t k = 0; k < layers.size(); ++k) {
-        const QuantizedMatrix& q = layers[k].q[width_index(chosen[k])];
+        const QuantizedMatrix& q = layers[k].q[chosen[k]];
         const std::string g = "/quant" + param_path(layers[k].name + ".weight").substr(std::string("/params").size());
         f.write(g + "/codes", q.packed.data(), {q.rows, q.bytes_per_row()});
         f.write(g + "/scales", q.scales.data(), {q.rows, q.groups_per_row()});
@@ -262,19 +272,23 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
   }
   if (o.compare) {
     const std::string other = o.method == "gptq" ? "rtn" : "gptq";
+    const std::string gname = o.group == 0 ? "per-channel" : "g" + std::to_string(o.group);
     for (int b : o.widths) {
-      const std::vector<int> uniform(layers.size(), b);
-      for (const std::string& m : {o.method, other}) rep.variants.push_back(evaluate("uniform int" + std::to_string(b) + " " + m, uniform, m));
+      for (const std::string& m : {o.method, other}) {
+        rep.variants.push_back(evaluate("uniform int" + std::to_string(b) + " " + gname + " " + m, {}, Opt{b, o.group}, m));
+      }
     }
-    rep.variants.push_back(evaluate("mixed " + other, allocate(o.bits, o.widths), other));
-    // mixed at the budget of each uniform width below 8
+    rep.variants.push_back(evaluate("mixed " + other, chosen, std::nullopt, other));
+    // mixed at the budget of each uniform width below 8 (its exact effective bits)
     for (int b : o.widths) {
       if (b == 8) continue;
       double eff = 0;
-      for (const Layer& l : layers) eff += l.q[width_index(b)].effective_bits() * static_cast<double>(l.w0.numel());
+      for (const Layer& l : layers) {
+        eff += quantize(l, b, o.group, "rtn").effective_bits() * static_cast<double>(l.w0.numel());
+      }
       eff /= static_cast<double>(rep.weights);
-      if (std::fabs(eff - o.bits) < 1e-9) continue;
-      rep.variants.push_back(evaluate("mixed " + o.method + " @int" + std::to_string(b) + " budget", allocate(eff, o.widths), o.method));
+      rep.variants.push_back(evaluate("mixed " + o.method + " @ uniform int" + std::to_string(b) + " budget",
+                                      allocate(eff), std::nullopt, o.method));
     }
   }
   for (Layer& l : layers) set_weight(l.lin, l.w0);

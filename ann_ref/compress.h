@@ -7,10 +7,11 @@
 // 2. Sensitivity, per layer and width: the layer alone is quantized (the others stay float) and the
 //    calibration loss increase ΔL is measured; beside it the second-order proxy
 //    ½·tr((W − Ŵ) H (W − Ŵ)ᵀ) / n_out. Aggregated per block and per model for the report.
-// 3. Allocation: one width per layer from `widths`, minimising Σ max(ΔL, 0) (or Σ proxy) under the budget
-//    Σ storage bits ≤ bits × weights (scales included) — exact multiple-choice knapsack
-//    (bit_allocation.h).
-// 4. The chosen widths are applied (RTN or GPTQ, per-group scales), the model is evaluated, and the
+// 3. Allocation: one option per layer — a width from `widths` and a scale granularity from `groups`
+//    (group 32: finer scales, +0.5 bit of fp16 scales per weight; per channel: +16/in) — minimising
+//    Σ max(ΔL, 0) (or Σ proxy) under the budget Σ storage bits ≤ bits × weights (scales included):
+//    an exact multiple-choice knapsack (bit_allocation.h).
+// 4. The chosen options are applied (RTN or GPTQ, per-group scales), the model is evaluated, and the
 //    checkpoint is written: /params hold the dequantized weights (so every reader loads it), /quant
 //    the packed codes and scales they come from (docs/formats.md).
 // Baselines for the same run (`compare`): uniform widths and other budgets, RTN and GPTQ.
@@ -30,7 +31,8 @@ struct CompressOptions {
   std::filesystem::path out;       // empty: do not write a checkpoint
   double bits = 4.5;               // budget: average effective bits per weight, scales included
   std::vector<int> widths{8, 4, 2};
-  int group = 32;                  // columns per scale group (0 = per output channel)
+  std::vector<int> groups{32, 0};  // scale granularities a layer may get (0 = per output channel)
+  int group = 32;                  // granularity of the uniform baselines
   std::string method = "gptq";     // gptq | rtn
   int64_t calib_images = 128;      // training images for calibration (× 4 questions)
   std::string split = "test";      // evaluation split
@@ -40,14 +42,19 @@ struct CompressOptions {
   bool progress = true;
 };
 
+struct OptionSensitivity {
+  int bits = 8, group = 0;          // group as applied (0 = per output channel)
+  double effective_bits = 0;        // scales included
+  double delta_loss = 0;            // calibration-loss increase, this layer alone quantized
+  double proxy = 0;                 // ½ tr(ΔW H ΔWᵀ) / rows
+};
+
 struct LayerSensitivity {
   std::string name;                 // e.g. "dec_blocks.1.mlp.fc1"
   std::string block;                // "encoder.0", "decoder.1", "patch_embed", "projector", "lm_head"
   int64_t rows = 0, cols = 0;
-  std::vector<double> delta_loss;   // per width of CompressOptions::widths
-  std::vector<double> proxy;        // ½ tr(ΔW H ΔWᵀ) / rows, per width
-  int chosen_bits = 0;
-  double effective_bits = 0;        // of the chosen width, scales included
+  std::vector<OptionSensitivity> options;  // widths × groups
+  int chosen = -1;                  // index into options
 };
 
 struct CompressVariant {

@@ -21,7 +21,11 @@ Action add_compress(CLI::App& app) {
   c->add_option("--task", o->task, "Task")->check(CLI::IsMember({"fashion-vqa"}))->capture_default_str();
   c->add_option("--bits", o->bits, "Budget: average effective bits per weight, scales included")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--widths", o->widths, "Bit widths a layer may get")->delimiter(',')->check(CLI::IsMember({8, 4, 2}))->capture_default_str();
-  c->add_option("--group", o->group, "Columns per scale group (0 = one scale per output channel)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--groups", o->groups, "Scale granularities a layer may get: columns per group, 0 = one scale per output channel")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  c->add_option("--group", o->group, "Granularity of the uniform baselines (--compare)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--method", o->method, "Rounding: gptq (second-order, Frantar et al. 2023) or rtn")->check(CLI::IsMember({"gptq", "rtn"}))->capture_default_str();
   c->add_option("--sensitivity", o->sensitivity, "What the allocation minimises: loss (measured calibration-loss increase) or proxy (Hessian output error)")
       ->check(CLI::IsMember({"loss", "proxy"}))
@@ -43,7 +47,8 @@ Action add_compress(CLI::App& app) {
       j["quantized_weights"] = r.weights;
       j["budget_bits"] = o->bits;
       j["method"] = o->method;
-      j["group"] = o->group;
+      j["groups"] = o->groups;
+      j["uniform_group"] = o->group;
       j["float_calib_loss"] = r.float_loss;
       j["eval_split"] = o->split;
       j["eval_n"] = r.eval_n;
@@ -54,51 +59,60 @@ Action add_compress(CLI::App& app) {
       j["variants"] = vs;
       Json ls = Json::array();
       for (const auto& l : r.layers) {
-        ls.push_back({{"name", l.name}, {"block", l.block}, {"rows", l.rows}, {"cols", l.cols}, {"widths", o->widths},
-                      {"delta_loss", l.delta_loss}, {"proxy", l.proxy}, {"bits", l.chosen_bits}, {"effective_bits", l.effective_bits}});
+        Json os = Json::array();
+        for (const auto& x : l.options) {
+          os.push_back({{"bits", x.bits}, {"group", x.group}, {"effective_bits", x.effective_bits},
+                        {"delta_loss", x.delta_loss}, {"proxy", x.proxy}});
+        }
+        const auto& c = l.options[l.chosen];
+        ls.push_back({{"name", l.name}, {"block", l.block}, {"rows", l.rows}, {"cols", l.cols}, {"options", os},
+                      {"bits", c.bits}, {"group", c.group}, {"effective_bits", c.effective_bits}});
       }
       j["layers"] = ls;
       std::printf("%s\n", j.dump().c_str());
       return 0;
     }
-    std::printf("%s model, %lld quantized weights of %lld parameters; budget %.3g bits/weight, %s, group %d; %s split, %lld samples\n",
+    std::printf("%s model, %lld quantized weights of %lld parameters; budget %.3g bits/weight (scales included), %s; %s split, %lld samples\n",
                 r.model.c_str(), static_cast<long long>(r.weights), static_cast<long long>(r.parameters), o->bits,
-                o->method.c_str(), o->group, o->split.c_str(), static_cast<long long>(r.eval_n));
+                o->method.c_str(), o->split.c_str(), static_cast<long long>(r.eval_n));
     std::printf("  %-34s %12s %10s %11s\n", "variant", "bits/weight", "accuracy", "calib loss");
     for (const auto& v : r.variants) {
       std::printf("  %-34s %12.3f %9.2f%% %11.4f\n", v.name.c_str(), v.effective_bits, 100 * v.accuracy, v.calib_loss);
     }
-    std::printf("allocation (bits per layer):");
-    for (const auto& l : r.layers) std::printf(" %s=%d", l.name.c_str(), l.chosen_bits);
+    auto label = [](const OptionSensitivity& x) {
+      return "int" + std::to_string(x.bits) + (x.group ? "/g" + std::to_string(x.group) : std::string("/ch"));
+    };
+    std::printf("allocation:");
+    for (const auto& l : r.layers) std::printf(" %s=%s", l.name.c_str(), label(l.options[l.chosen]).c_str());
     std::printf("\n");
     if (*report) {
-      std::printf("sensitivity: calibration-loss increase when the layer alone is quantized (proxy: 1/2 tr(dW H dW^T) / rows)\n");
-      std::printf("  %-26s %-12s %10s", "layer", "block", "weights");
-      for (int b : o->widths) std::printf(" %11s %11s", ("dL int" + std::to_string(b)).c_str(), ("proxy" + std::to_string(b)).c_str());
-      std::printf(" %5s\n", "bits");
+      std::printf("sensitivity: calibration-loss increase dL when the layer alone is quantized; proxy = 1/2 tr(dW H dW^T) / rows\n");
+      std::printf("  %-26s %-12s %9s", "layer", "block", "weights");
+      for (const auto& x : r.layers.front().options) std::printf(" %21s", (label(x) + " dL / proxy").c_str());
+      std::printf("  chosen\n");
       std::map<std::string, std::vector<double>> blocks;
       for (const auto& l : r.layers) {
-        std::printf("  %-26s %-12s %10lld", l.name.c_str(), l.block.c_str(), static_cast<long long>(l.rows * l.cols));
+        std::printf("  %-26s %-12s %9lld", l.name.c_str(), l.block.c_str(), static_cast<long long>(l.rows * l.cols));
         auto& agg = blocks[l.block];
-        agg.resize(o->widths.size());
-        for (size_t w = 0; w < o->widths.size(); ++w) {
-          std::printf(" %11.3g %11.3g", l.delta_loss[w], l.proxy[w]);
-          agg[w] += l.delta_loss[w];
+        agg.resize(l.options.size());
+        for (size_t k = 0; k < l.options.size(); ++k) {
+          std::printf(" %10.2e/%10.2e", l.options[k].delta_loss, l.options[k].proxy);
+          agg[k] += l.options[k].delta_loss;
         }
-        std::printf(" %5d\n", l.chosen_bits);
+        std::printf("  %s\n", label(l.options[l.chosen]).c_str());
       }
-      std::printf("per block (sum of the layers' dL):\n");
-      std::vector<double> model_sum(o->widths.size());
+      std::printf("per block and model: sum of the layers' dL (the options in the order above)\n");
+      std::vector<double> model_sum(r.layers.front().options.size());
       for (const auto& [block, agg] : blocks) {
         std::printf("  %-26s", block.c_str());
-        for (size_t w = 0; w < agg.size(); ++w) {
-          std::printf(" int%d %10.3g", o->widths[w], agg[w]);
-          model_sum[w] += agg[w];
+        for (size_t k = 0; k < agg.size(); ++k) {
+          std::printf(" %10.2e", agg[k]);
+          model_sum[k] += agg[k];
         }
         std::printf("\n");
       }
       std::printf("  %-26s", "model");
-      for (size_t w = 0; w < model_sum.size(); ++w) std::printf(" int%d %10.3g", o->widths[w], model_sum[w]);
+      for (double v : model_sum) std::printf(" %10.2e", v);
       std::printf("\n");
     }
     return 0;

@@ -101,7 +101,7 @@ TEST(Cli, TrainThenEvalJsonParsesAndGenerateAnswers) {
   const double bits = cj["variants"][1]["effective_bits"].get<double>();
   EXPECT_LE(bits, 4.5);
   EXPECT_GT(bits, 2.0);
-  for (const auto& l : cj["layers"]) EXPECT_EQ(l["delta_loss"].size(), 3u) << l["name"];
+  for (const auto& l : cj["layers"]) EXPECT_EQ(l["options"].size(), 6u) << l["name"];  // {8,4,2} x {g32, channel}
   CliRun qe = run_cli("eval --checkpoint " + q + " --split test --limit 40 --json", d);
   ASSERT_EQ(qe.code, 0) << qe.err;
   EXPECT_EQ(nlohmann::json::parse(qe.out)["accuracy"].get<double>(), cj["variants"][1]["accuracy"].get<double>());
