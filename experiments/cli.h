@@ -4,6 +4,12 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#include "common/json.h"
+
+namespace spikefm {
+struct SimulateReport;
+}
+
 namespace spikefm::cli {
 
 // A registered subcommand runs this after parsing; returns the process exit code.
@@ -16,5 +22,8 @@ Action add_convert(CLI::App& app);
 Action add_simulate(CLI::App& app);
 Action add_energy(CLI::App& app);
 Action add_compress(CLI::App& app);
+
+// The run-level figures of a simulation as JSON (simulate --json; energy --json embeds them).
+Json simulate_summary_json(const SimulateReport& r);
 
 }  // namespace spikefm::cli

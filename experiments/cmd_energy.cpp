@@ -213,16 +213,7 @@ Action add_energy(CLI::App& app) {
     if (o->json) {
       Json j;
       j["snn"] = o->sim.snn.string();
-      j["task"] = r.task;
-      j["split"] = r.split;
-      j["neuron"] = r.neuron;
-      j["timesteps"] = r.timesteps;
-      j["until_quiet"] = r.until_quiet;
-      j["n"] = r.n;
-      j["accuracy"] = r.accuracy;
-      j["qann_accuracy"] = r.qann_accuracy;
-      j["agreement"] = r.agreement;
-      j["steps_per_inference"] = r.steps_per_inference;
+      j.update(simulate_summary_json(r));
       j["qann_bits"] = so.qann_bits;
       j["qnn_bits"] = so.qnn_bits;
       j["hardware"] = studies;

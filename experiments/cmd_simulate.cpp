@@ -13,6 +13,34 @@
 
 namespace spikefm::cli {
 
+Json simulate_summary_json(const SimulateReport& r) {
+  Json j;
+  j["task"] = r.task;
+  j["split"] = r.split;
+  j["neuron"] = r.neuron;
+  j["timesteps"] = r.timesteps;
+  j["until_quiet"] = r.until_quiet;
+  j["n"] = r.n;
+  j["accuracy"] = r.accuracy;
+  j["qann_accuracy"] = r.qann_accuracy;
+  j["agreement"] = r.agreement;
+  j["max_abs_dlogit"] = r.max_abs_dlogit;
+  j["inferences"] = r.inferences;
+  j["steps_per_inference"] = r.steps_per_inference;
+  j["unsettled_runs"] = r.unsettled_runs;
+  j["spikes_per_sample"] = r.spikes;
+  j["sops_per_sample"] = r.sops;
+  j["neuron_updates_per_sample"] = r.neuron_updates;
+  j["dense_ops_per_sample"] = r.dense_ops;
+  j["dense_macs_per_sample"] = r.dense_macs;
+  j["weight_bytes_per_sample"] = r.weight_bytes;
+  j["spikes_per_neuron"] = r.spikes_per_neuron;
+  j["sops_per_synapse"] = r.sops_per_synapse;
+  j["snn_seconds"] = r.snn_seconds;
+  j["qann_seconds"] = r.qann_seconds;
+  return j;
+}
+
 Action add_simulate(CLI::App& app) {
   auto o = std::make_shared<SimulateOptions>();
   auto json = std::make_shared<bool>(false);
@@ -92,30 +120,7 @@ Action add_simulate(CLI::App& app) {
     if (o->snn.empty()) throw Error("spikefm simulate", "no model given", "pass --snn FILE.snn.h5 or --nir FILE.nir");
     SimulateReport r = simulate_fashion_vqa(*o);
     if (*json) {
-      Json j;
-      j["task"] = r.task;
-      j["split"] = r.split;
-      j["neuron"] = r.neuron;
-      j["timesteps"] = r.timesteps;
-      j["until_quiet"] = r.until_quiet;
-      j["n"] = r.n;
-      j["accuracy"] = r.accuracy;
-      j["qann_accuracy"] = r.qann_accuracy;
-      j["agreement"] = r.agreement;
-      j["max_abs_dlogit"] = r.max_abs_dlogit;
-      j["inferences"] = r.inferences;
-      j["steps_per_inference"] = r.steps_per_inference;
-      j["unsettled_runs"] = r.unsettled_runs;
-      j["spikes_per_sample"] = r.spikes;
-      j["sops_per_sample"] = r.sops;
-      j["neuron_updates_per_sample"] = r.neuron_updates;
-      j["dense_ops_per_sample"] = r.dense_ops;
-      j["dense_macs_per_sample"] = r.dense_macs;
-      j["weight_bytes_per_sample"] = r.weight_bytes;
-      j["spikes_per_neuron"] = r.spikes_per_neuron;
-      j["sops_per_synapse"] = r.sops_per_synapse;
-      j["snn_seconds"] = r.snn_seconds;
-      j["qann_seconds"] = r.qann_seconds;
+      Json j = simulate_summary_json(r);
       Json ls = Json::array();
       for (const auto& l : r.layers) {
         ls.push_back({{"graph", l.graph}, {"name", l.name}, {"kind", l.kind}, {"spikes_per_sample", l.spikes},
