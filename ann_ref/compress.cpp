@@ -193,6 +193,30 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
   }
   if (progress) progress->finish();
 
+  // Blocks and the whole model, each quantized as a unit at every width (granularity o.group).
+  {
+    std::vector<std::string> names;
+    for (const Layer& l : layers) {
+      if (std::find(names.begin(), names.end(), l.block) == names.end()) names.push_back(l.block);
+    }
+    names.push_back("model");
+    for (const std::string& b : names) {
+      BlockSensitivity bs;
+      bs.name = b;
+      for (const Layer& l : layers) {
+        if (b == "model" || l.block == b) bs.weights += l.w0.numel();
+      }
+      for (int bits : o.widths) {
+        for (const Layer& l : layers) {
+          if (b == "model" || l.block == b) set_weight(l.lin, dequantized(quantize(l, bits, o.group, o.method)));
+        }
+        bs.delta_loss.push_back(calib_loss(model, calib) - rep.float_loss);
+        for (const Layer& l : layers) set_weight(l.lin, l.w0);
+      }
+      rep.blocks.push_back(std::move(bs));
+    }
+  }
+
   // --- 3. allocation under the budget: one option index per layer ---
   auto allocate = [&](double bits_budget) {
     std::vector<AllocationUnit> units;

@@ -6,7 +6,8 @@
 //    projector, LM head) records its inputs X, giving its input Hessian H = 2/n XᵀX (GPTQ).
 // 2. Sensitivity, per layer and width: the layer alone is quantized (the others stay float) and the
 //    calibration loss increase ΔL is measured; beside it the second-order proxy
-//    ½·tr((W − Ŵ) H (W − Ŵ)ᵀ) / n_out. Aggregated per block and per model for the report.
+//    ½·tr((W − Ŵ) H (W − Ŵ)ᵀ) / n_out. Blocks (an encoder/decoder layer, the ends) and the whole
+//    model are also measured quantized as a unit, for the report.
 // 3. Allocation: one option per layer — a width from `widths` and a scale granularity from `groups`
 //    (group 32: finer scales, +0.5 bit of fp16 scales per weight; per channel: +16/in) — minimising
 //    Σ max(ΔL, 0) (or Σ proxy) under the budget Σ storage bits ≤ bits × weights (scales included):
@@ -57,6 +58,13 @@ struct LayerSensitivity {
   int chosen = -1;                  // index into options
 };
 
+// A whole block (or the whole model: name "model") quantized at one width, the rest float.
+struct BlockSensitivity {
+  std::string name;
+  int64_t weights = 0;
+  std::vector<double> delta_loss;  // per width of CompressOptions::widths, at granularity `group`
+};
+
 struct CompressVariant {
   std::string name;     // "float", "mixed gptq", "uniform int4 rtn", ...
   double effective_bits = 32;
@@ -70,6 +78,7 @@ struct CompressReport {
   int64_t parameters = 0;   // all parameters
   double float_loss = 0;    // calibration loss of the float model
   std::vector<LayerSensitivity> layers;
+  std::vector<BlockSensitivity> blocks;   // measured per block, then "model"
   std::vector<CompressVariant> variants;  // [0] float, [1] the chosen allocation, then comparisons
   int64_t eval_n = 0;
 };

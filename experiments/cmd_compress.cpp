@@ -1,6 +1,5 @@
 // spikefm compress: mixed-precision weight quantization of a trained MFM (ann_ref/compress.h).
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +68,11 @@ Action add_compress(CLI::App& app) {
                       {"bits", c.bits}, {"group", c.group}, {"effective_bits", c.effective_bits}});
       }
       j["layers"] = ls;
+      Json bs = Json::array();
+      for (const auto& b : r.blocks) {
+        bs.push_back({{"name", b.name}, {"weights", b.weights}, {"widths", o->widths}, {"group", o->group}, {"delta_loss", b.delta_loss}});
+      }
+      j["blocks"] = bs;
       std::printf("%s\n", j.dump().c_str());
       return 0;
     }
@@ -90,30 +94,31 @@ Action add_compress(CLI::App& app) {
       std::printf("  %-26s %-12s %9s", "layer", "block", "weights");
       for (const auto& x : r.layers.front().options) std::printf(" %21s", (label(x) + " dL / proxy").c_str());
       std::printf("  chosen\n");
-      std::map<std::string, std::vector<double>> blocks;
       for (const auto& l : r.layers) {
         std::printf("  %-26s %-12s %9lld", l.name.c_str(), l.block.c_str(), static_cast<long long>(l.rows * l.cols));
-        auto& agg = blocks[l.block];
-        agg.resize(l.options.size());
-        for (size_t k = 0; k < l.options.size(); ++k) {
-          std::printf(" %10.2e/%10.2e", l.options[k].delta_loss, l.options[k].proxy);
-          agg[k] += l.options[k].delta_loss;
-        }
+        for (const auto& x : l.options) std::printf(" %10.2e/%10.2e", x.delta_loss, x.proxy);
         std::printf("  %s\n", label(l.options[l.chosen]).c_str());
       }
-      std::printf("per block and model: sum of the layers' dL (the options in the order above)\n");
-      std::vector<double> model_sum(r.layers.front().options.size());
-      for (const auto& [block, agg] : blocks) {
-        std::printf("  %-26s", block.c_str());
-        for (size_t k = 0; k < agg.size(); ++k) {
-          std::printf(" %10.2e", agg[k]);
-          model_sum[k] += agg[k];
+      std::printf("blocks and model quantized as a unit (group %d): measured dL, and the sum of their layers' dL\n", o->group);
+      for (const auto& b : r.blocks) {
+        std::printf("  %-26s %9lld", b.name.c_str(), static_cast<long long>(b.weights));
+        for (size_t w = 0; w < b.delta_loss.size(); ++w) {
+          double sum = 0;
+          for (const auto& l : r.layers) {
+            if (b.name != "model" && l.block != b.name) continue;
+            // the layer's option at this width and the block's granularity (groups >= cols are per channel)
+            const int g = o->group >= l.cols ? 0 : o->group;
+            for (const auto& x : l.options) {
+              if (x.bits == o->widths[w] && x.group == g) {
+                sum += x.delta_loss;
+                break;
+              }
+            }
+          }
+          std::printf("  int%d %10.2e (sum %10.2e)", o->widths[w], b.delta_loss[w], sum);
         }
         std::printf("\n");
       }
-      std::printf("  %-26s", "model");
-      for (double v : model_sum) std::printf(" %10.2e", v);
-      std::printf("\n");
     }
     return 0;
   };

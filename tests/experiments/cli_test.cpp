@@ -102,6 +102,9 @@ TEST(Cli, TrainThenEvalJsonParsesAndGenerateAnswers) {
   EXPECT_LE(bits, 4.5);
   EXPECT_GT(bits, 2.0);
   for (const auto& l : cj["layers"]) EXPECT_EQ(l["options"].size(), 6u) << l["name"];  // {8,4,2} x {g32, channel}
+  ASSERT_FALSE(cj["blocks"].empty());
+  EXPECT_EQ(cj["blocks"].back()["name"], "model");
+  EXPECT_EQ(cj["blocks"].back()["weights"], cj["quantized_weights"]);
   CliRun qe = run_cli("eval --checkpoint " + q + " --split test --limit 40 --json", d);
   ASSERT_EQ(qe.code, 0) << qe.err;
   EXPECT_EQ(nlohmann::json::parse(qe.out)["accuracy"].get<double>(), cj["variants"][1]["accuracy"].get<double>());
