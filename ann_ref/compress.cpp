@@ -193,6 +193,19 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
   }
   if (progress) progress->finish();
 
+  // A layer at (bits, group) with `method`: the option computed above when there is one, else quantized
+  // now. Returns the effective bits and Ŵ.
+  auto quantized_at = [&](const Layer& l, int bits, int group, const std::string& method) {
+    const int applied = spec_for(bits, group, l.w0.size(1)).group;
+    if (method == o.method) {
+      for (size_t i = 0; i < l.q.size(); ++i) {
+        if (l.q[i].spec.bits == bits && l.q[i].spec.group == applied) return std::make_pair(l.q[i].effective_bits(), l.deq[i]);
+      }
+    }
+    const QuantizedMatrix q = quantize(l, bits, group, method);
+    return std::make_pair(q.effective_bits(), dequantized(q));
+  };
+
   // Blocks and the whole model, each quantized as a unit at every width (granularity o.group).
   {
     std::vector<std::string> names;
@@ -208,7 +221,7 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       }
       for (int bits : o.widths) {
         for (const Layer& l : layers) {
-          if (b == "model" || l.block == b) set_weight(l.lin, dequantized(quantize(l, bits, o.group, o.method)));
+          if (b == "model" || l.block == b) set_weight(l.lin, quantized_at(l, bits, o.group, o.method).second);
         }
         bs.delta_loss.push_back(calib_loss(model, calib) - rep.float_loss);
         for (const Layer& l : layers) set_weight(l.lin, l.w0);
@@ -254,9 +267,9 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
         continue;
       }
       const Opt op = uniform ? *uniform : opts[chosen[k]];
-      const QuantizedMatrix q = quantize(l, op.bits, op.group, method);
-      storage += q.effective_bits() * static_cast<double>(l.w0.numel());
-      set_weight(l.lin, dequantized(q));
+      const auto [bits, w] = quantized_at(l, op.bits, op.group, method);
+      storage += bits * static_cast<double>(l.w0.numel());
+      set_weight(l.lin, w);
     }
     v.effective_bits = chosen.empty() && !uniform ? 32.0 : storage / static_cast<double>(rep.weights);
     v.calib_loss = calib_loss(model, calib);
@@ -308,7 +321,7 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       if (b == 8) continue;
       double eff = 0;
       for (const Layer& l : layers) {
-        eff += quantize(l, b, o.group, "rtn").effective_bits() * static_cast<double>(l.w0.numel());
+        eff += quantized_at(l, b, o.group, o.method).first * static_cast<double>(l.w0.numel());
       }
       eff /= static_cast<double>(rep.weights);
       rep.variants.push_back(evaluate("mixed " + o.method + " @ uniform int" + std::to_string(b) + " budget",
