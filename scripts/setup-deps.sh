@@ -10,7 +10,7 @@ PACKAGES=(
   libeigen3-dev libhdf5-dev libcli11-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
-  dataset-fashion-mnist
+  dataset-fashion-mnist invesalius-examples
   gnuplot-nox python3 python3-h5py python3-numpy
 )
 
