@@ -44,9 +44,11 @@ Qcfs make_quantizer(const MfmConfig& c, bool is_signed, float init_lambda) {
 }
 }  // namespace
 
-AttentionImpl::AttentionImpl(int width, int heads_, bool causal_, const MfmConfig& c) : heads(heads_), causal(causal_) {
-  qkv = register_module("qkv", QLinear(width, 3 * width, c.weight_bits));
-  proj = register_module("proj", QLinear(width, width, c.weight_bits));
+AttentionImpl::AttentionImpl(int width, int heads_, int head_dim_, bool causal_, const MfmConfig& c)
+    : heads(heads_), head_dim(head_dim_), causal(causal_) {
+  const int inner = heads * head_dim;  // = width unless heads were pruned
+  qkv = register_module("qkv", QLinear(width, 3 * inner, c.weight_bits));
+  proj = register_module("proj", QLinear(inner, width, c.weight_bits));
   if (c.qann) {
     q_q = register_module("q_q", make_quantizer(c, true, c.act_init_lambda));
     q_k = register_module("q_k", make_quantizer(c, true, c.act_init_lambda));
@@ -57,8 +59,8 @@ AttentionImpl::AttentionImpl(int width, int heads_, bool causal_, const MfmConfi
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, KVCache* cache, int layer) {
-  const int64_t B = x.size(0), t = x.size(1), C = x.size(2), hd = C / heads;
-  // qkv: (B, t, 3C) → q, k, v: (B, H, t, hd)
+  const int64_t B = x.size(0), t = x.size(1), hd = head_dim, C = heads * hd;
+  // qkv: (B, t, 3·H·hd) → q, k, v: (B, H, t, hd)
   auto parts = qkv->forward(x).view({B, t, 3, heads, hd}).permute({2, 0, 3, 1, 4}).unbind(0);
   torch::Tensor q = parts[0], k = parts[1], v = parts[2];
   if (q_q) {
@@ -102,11 +104,12 @@ MlpImpl::MlpImpl(int width, int hidden, const MfmConfig& c) {
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return fc2->forward(act->forward(fc1->forward(x))); }
 
-BlockImpl::BlockImpl(int width, int heads, bool causal, const MfmConfig& c) {
+BlockImpl::BlockImpl(int width, bool causal, int index, const MfmConfig& c) {
+  const bool enc = !causal;
   ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
-  attn = register_module("attn", Attention(width, heads, causal, c));
+  attn = register_module("attn", Attention(width, c.block_heads(enc, index), c.head_dim(enc), causal, c));
   ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
-  mlp = register_module("mlp", Mlp(width, c.mlp_ratio * width, c));
+  mlp = register_module("mlp", Mlp(width, c.block_mlp(enc, index), c));
   if (c.qann) {
     q_ln1 = register_module("q_ln1", make_quantizer(c, true, c.act_init_lambda));
     q_ln2 = register_module("q_ln2", make_quantizer(c, true, c.act_init_lambda));
@@ -129,7 +132,7 @@ MfmImpl::MfmImpl(const MfmConfig& config) : cfg_(config) {
   enc_pos = register_parameter("enc_pos", torch::randn({c.num_patches(), c.enc_width}) * 0.02);
   enc_blocks = register_module("enc_blocks", torch::nn::ModuleList());
   for (int i = 0; i < c.enc_layers; ++i) {
-    enc_blocks->push_back(Block(c.enc_width, c.enc_heads, false, c));
+    enc_blocks->push_back(Block(c.enc_width, false, i, c));
   }
   enc_ln = register_module("enc_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.enc_width})));
   if (c.qann) q_enc = register_module("q_enc", make_quantizer(c, true, c.act_init_lambda));
@@ -139,7 +142,7 @@ MfmImpl::MfmImpl(const MfmConfig& config) : cfg_(config) {
   dec_pos = register_parameter("dec_pos", torch::randn({c.max_text_len, c.dec_width}) * 0.02);
   dec_blocks = register_module("dec_blocks", torch::nn::ModuleList());
   for (int i = 0; i < c.dec_layers; ++i) {
-    dec_blocks->push_back(Block(c.dec_width, c.dec_heads, true, c));
+    dec_blocks->push_back(Block(c.dec_width, true, i, c));
   }
   dec_ln = register_module("dec_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dec_width})));
   if (c.qann) q_dec = register_module("q_dec", make_quantizer(c, true, c.act_init_lambda));
@@ -159,7 +162,11 @@ torch::Tensor MfmImpl::patchify(const torch::Tensor& images) const {
 
 torch::Tensor MfmImpl::image_prefix(const torch::Tensor& images) {
   torch::Tensor x = patch_embed->forward(patchify(images)) + enc_pos;  // (B, P, C_enc)
-  for (const auto& m : *enc_blocks) x = m->as<BlockImpl>()->forward(x);
+  for (const auto& m : *enc_blocks) {
+    torch::Tensor y = m->as<BlockImpl>()->forward(x);
+    if (block_io) block_io->emplace_back(x, y);
+    x = y;
+  }
   x = enc_ln->forward(x);
   if (q_enc) x = q_enc->forward(x);
   return projector->forward(x);  // (B, P, C_dec)
@@ -184,7 +191,9 @@ torch::Tensor MfmImpl::decode(const torch::Tensor& prefix, const torch::Tensor& 
   }
   int layer = 0;
   for (const auto& m : *dec_blocks) {
-    x = m->as<BlockImpl>()->forward(x, cache, layer);
+    torch::Tensor y = m->as<BlockImpl>()->forward(x, cache, layer);
+    if (block_io) block_io->emplace_back(x, y);
+    x = y;
     ++layer;
   }
   if (cache) cache->len += x.size(1);

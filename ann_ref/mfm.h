@@ -7,7 +7,8 @@
 // C width; V vocabulary.
 //
 // Block (pre-LN, both stacks):  x = x + Attn(LN1(x));  x = x + W2 · QCFS(W1 · LN2(x) + b1) + b2
-// Attention: qkv = W_qkv x + b; per head softmax(q kᵀ / sqrt(C/H) + causal mask) v; out = W_o · (...) + b.
+// Attention: qkv = W_qkv x + b; per head softmax(q kᵀ / sqrt(d) + causal mask) v; out = W_o · (...) + b,
+// head width d = C / H of the unpruned model; a head-pruned block keeps H_b ≤ H heads (qkv: (3·H_b·d, C)).
 //
 // With config.qann, quantizers Q (qcfs.h) sit at every input of a linear layer or product:
 //   Block:     x = x + Attn(Q_ln1(LN1(x)));  x = x + W2 · Q_mlp(W1 · Q_ln2(LN2(x)) + b1) + b2
@@ -54,14 +55,15 @@ TORCH_MODULE(QLinear);
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  AttentionImpl(int width, int heads, bool causal, const MfmConfig& cfg);
+  // heads × head_dim may be less than width after head pruning (prune.h).
+  AttentionImpl(int width, int heads, int head_dim, bool causal, const MfmConfig& cfg);
   // x: (B, t, C). With a cache of layer `layer`, keys/values of x are appended to it and the queries
   // attend to everything cached (causal offset = cached length).
   torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr, int layer = 0);
 
   QLinear qkv{nullptr}, proj{nullptr};
   Qcfs q_q{nullptr}, q_k{nullptr}, q_v{nullptr}, q_p{nullptr}, q_o{nullptr};  // qann only
-  int heads;
+  int heads, head_dim;
   bool causal;
 };
 TORCH_MODULE(Attention);
@@ -77,7 +79,8 @@ TORCH_MODULE(Mlp);
 
 class BlockImpl : public torch::nn::Module {
  public:
-  BlockImpl(int width, int heads, bool causal, const MfmConfig& cfg);
+  // Block `index` of the encoder (causal = false) or decoder; its heads and MLP width come from cfg.
+  BlockImpl(int width, bool causal, int index, const MfmConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr, int layer = 0);
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
   Qcfs q_ln1{nullptr}, q_ln2{nullptr};  // qann only
@@ -126,6 +129,10 @@ class MfmImpl : public torch::nn::Module {
   torch::nn::LayerNorm dec_ln{nullptr};
   Qcfs q_dec{nullptr};  // qann only
   QLinear lm_head{nullptr};
+
+  // Block influence (prune_plan.h): when set, image_prefix() and decode() append (input, output) of
+  // every block they run, each (B, t, C), in the order run (encoder blocks, then decoder blocks).
+  std::vector<std::pair<torch::Tensor, torch::Tensor>>* block_io = nullptr;
 
  private:
   MfmConfig cfg_;

@@ -1,5 +1,6 @@
 #include "ann_ref/model_config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
@@ -46,6 +47,23 @@ void MfmConfig::validate() const {
   need(dec_width >= 1 && dec_layers >= 1 && dec_heads >= 1, "dec_width/dec_layers/dec_heads", "positive", dec_width);
   need(dec_width % dec_heads == 0, "dec_width", "a multiple of dec_heads", dec_width);
   need(mlp_ratio >= 1, "mlp_ratio", ">= 1", mlp_ratio);
+  auto per_block = [&](const std::vector<int>& v, const char* field, int layers, int lo, int hi) {
+    if (v.empty()) return;
+    if (static_cast<int>(v.size()) != layers) {
+      throw Error("model config", std::string(field) + " must list one value per block (" + std::to_string(layers) +
+                                      "), got " + std::to_string(v.size()));
+    }
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] < lo || v[i] > hi) {
+        throw Error("model config", std::string(field) + "[" + std::to_string(i) + "] must be in [" + std::to_string(lo) +
+                                        ", " + std::to_string(hi) + "] (got " + std::to_string(v[i]) + ")");
+      }
+    }
+  };
+  per_block(enc_block_heads, "enc_block_heads", enc_layers, 1, enc_heads);
+  per_block(dec_block_heads, "dec_block_heads", dec_layers, 1, dec_heads);
+  per_block(enc_block_mlp, "enc_block_mlp", enc_layers, 1, mlp_ratio * enc_width);
+  per_block(dec_block_mlp, "dec_block_mlp", dec_layers, 1, mlp_ratio * dec_width);
   need(vocab_size >= 5, "vocab_size", ">= 5 (the special tokens)", vocab_size);
   need(max_text_len >= 3, "max_text_len", ">= 3", max_text_len);
   need(act_levels >= 0 && act_levels <= 255, "act_levels", "in [0, 255]", act_levels);
@@ -53,6 +71,20 @@ void MfmConfig::validate() const {
   need(!qann || act_levels >= 1, "act_levels", ">= 1 when qann is on", act_levels);
   need(std::isfinite(act_init_lambda) && act_init_lambda > 0, "act_init_lambda", "finite and > 0", act_init_lambda);
 }
+
+int MfmConfig::block_heads(bool encoder, int block) const {
+  const auto& v = encoder ? enc_block_heads : dec_block_heads;
+  return v.empty() ? (encoder ? enc_heads : dec_heads) : v.at(block);
+}
+
+int MfmConfig::block_mlp(bool encoder, int block) const {
+  const auto& v = encoder ? enc_block_mlp : dec_block_mlp;
+  return v.empty() ? mlp_ratio * (encoder ? enc_width : dec_width) : v.at(block);
+}
+
+namespace {
+const char* const kPerBlockFields[] = {"enc_block_heads", "dec_block_heads", "enc_block_mlp", "dec_block_mlp"};
+}  // namespace
 
 void MfmConfig::write(H5File& f, const std::string& g) const {
   f.create_group(g);
@@ -73,6 +105,14 @@ void MfmConfig::write(H5File& f, const std::string& g) const {
   f.set_attr(g, "act_init_lambda", double{act_init_lambda});
   f.set_attr(g, "qann", int64_t{qann ? 1 : 0});
   f.set_attr(g, "weight_bits", int64_t{weight_bits});
+  // Pruned sizes: int64 datasets beside the attributes, written only when set (unpruned files are
+  // unchanged and older readers keep reading them).
+  const std::vector<int>* lists[] = {&enc_block_heads, &dec_block_heads, &enc_block_mlp, &dec_block_mlp};
+  for (int i = 0; i < 4; ++i) {
+    if (lists[i]->empty()) continue;
+    std::vector<int64_t> v(lists[i]->begin(), lists[i]->end());
+    f.write(g + "/" + kPerBlockFields[i], v.data(), {static_cast<int64_t>(v.size())});
+  }
 }
 
 MfmConfig MfmConfig::read(const H5File& f, const std::string& g) {
@@ -101,6 +141,18 @@ MfmConfig MfmConfig::read(const H5File& f, const std::string& g) {
   c.act_init_lambda = static_cast<float>(f.attr_double(g, "act_init_lambda"));
   c.qann = f.attr_int(g, "qann") != 0;
   c.weight_bits = geti("weight_bits");
+  std::vector<int>* lists[] = {&c.enc_block_heads, &c.dec_block_heads, &c.enc_block_mlp, &c.dec_block_mlp};
+  const auto members = f.children(g);
+  for (int i = 0; i < 4; ++i) {
+    if (std::find(members.begin(), members.end(), kPerBlockFields[i]) == members.end()) continue;
+    const int layers = i % 2 == 0 ? c.enc_layers : c.dec_layers;
+    for (int64_t v : f.read_exact<int64_t>(g + "/" + kPerBlockFields[i], {layers})) {
+      if (v < 0 || v > 1000000) {
+        throw Error("reading " + f.filename() + ":" + g + "/" + kPerBlockFields[i], "value " + std::to_string(v) + " is out of range");
+      }
+      lists[i]->push_back(static_cast<int>(v));
+    }
+  }
   try {
     c.validate();
   } catch (const Error& e) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace spikefm {
 
@@ -27,6 +28,10 @@ struct MfmConfig {
   int dec_layers = 2;
   int dec_heads = 4;
   int mlp_ratio = 4;     // MLP hidden = mlp_ratio * width
+  // --- structural pruning (prune.h); empty = every block keeps the full size ---
+  // Heads kept in each block (head width stays width / heads) and MLP hidden channels of each block.
+  std::vector<int> enc_block_heads, dec_block_heads;  // (enc_layers,), (dec_layers,) or empty
+  std::vector<int> enc_block_mlp, dec_block_mlp;      // (enc_layers,), (dec_layers,) or empty
   int vocab_size = 0;    // set from the tokenizer
   int max_text_len = 24; // prompt + answer tokens
   // --- spiking-friendly activation (QCFS) ---
@@ -41,6 +46,14 @@ struct MfmConfig {
   int weight_bits = 0;
 
   static MfmConfig preset(const std::string& name);  // "small" | "large"; other names throw
+
+  // Per block, pruning applied: heads (H_b), head width (d = width / heads), MLP hidden channels.
+  int block_heads(bool encoder, int block) const;
+  int head_dim(bool encoder) const { return encoder ? enc_width / enc_heads : dec_width / dec_heads; }
+  int block_mlp(bool encoder, int block) const;
+  bool pruned() const {
+    return !enc_block_heads.empty() || !dec_block_heads.empty() || !enc_block_mlp.empty() || !dec_block_mlp.empty();
+  }
 
   int patches_per_side() const { return (image_size - patch) / stride + 1; }
   int num_patches() const { return patches_per_side() * patches_per_side(); }

@@ -47,7 +47,7 @@ torch::Tensor QannRef::linear(const torch::Tensor& n, float theta_in, const QLin
 
 torch::Tensor QannRef::block(Block& b, const torch::Tensor& x, QannCache* cache, int layer) {
   auto& at = b->attn;
-  const int64_t B = x.size(0), t = x.size(1), C = x.size(2), H = at->heads, d = C / H;
+  const int64_t B = x.size(0), t = x.size(1), H = at->heads, d = at->head_dim, C = H * d;
   // --- attention ---
   torch::Tensor n_a = counts(b->q_ln1, layer_norm(b->ln1, x));
   torch::Tensor qkv = linear(n_a, b->q_ln1->theta(), at->qkv).view({B, t, 3, H, d}).permute({2, 0, 3, 1, 4});

@@ -100,7 +100,7 @@ class GraphBuilder {
   // One pre-LN transformer block (mfm.h), mirroring QannRef::block.
   int block(const std::string& p, int x, Block& b) {
     auto& at = b->attn;
-    const int C = cols(x), H = at->heads, d = C / H;
+    const int H = at->heads, d = at->head_dim, C = H * d;  // C: q/k/v columns (< width after head pruning)
     float th_a, th_q, th_k, th_v, th_p, th_o, th_m, th_f;
     int a = neuron(p + "q_ln1", layer_norm(p + "ln1", x, b->ln1), b->q_ln1, &th_a);
     int lq = linear(p + "attn.q", a, th_a, at->qkv, 0, C);
