@@ -42,4 +42,25 @@ double calib_loss(Mfm& model, const CalibBatch& b) {
   return total / std::max<int64_t>(1, count);
 }
 
+std::vector<torch::Tensor> fisher_diagonal(Mfm& model, const CalibBatch& b, const std::vector<torch::Tensor>& params,
+                                           int64_t chunk) {
+  std::vector<torch::Tensor> fisher;
+  for (const torch::Tensor& p : params) fisher.push_back(torch::zeros(p.sizes(), torch::kFloat64));
+  const int64_t N = b.images.size(0);
+  int64_t chunks = 0;
+  for (int64_t i = 0; i + chunk <= N; i += chunk) {  // full chunks only: every g_c has the same variance
+    torch::Tensor logits = model->forward(b.images.narrow(0, i, chunk), b.inputs.narrow(0, i, chunk));
+    torch::Tensor t = b.targets.narrow(0, i, chunk).reshape({-1});
+    if ((t != kIgnoreTarget).sum().item<int64_t>() == 0) continue;
+    torch::Tensor loss = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(-1)}), t,
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget));
+    std::vector<torch::Tensor> g = torch::autograd::grad({loss}, params);
+    for (size_t k = 0; k < params.size(); ++k) fisher[k] += g[k].to(torch::kFloat64).pow(2);
+    ++chunks;
+  }
+  for (torch::Tensor& f : fisher) f *= static_cast<double>(chunk) / static_cast<double>(std::max<int64_t>(1, chunks));
+  return fisher;
+}
+
 }  // namespace spikefm

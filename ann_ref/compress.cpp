@@ -61,8 +61,8 @@ QuantSpec spec_for(int bits, int group, int64_t cols) {
 CompressReport compress_checkpoint(const CompressOptions& o) {
   if (o.task != "fashion-vqa") throw Error("--task " + o.task, "unknown task", "use fashion-vqa");
   if (o.method != "gptq" && o.method != "rtn") throw Error("--method " + o.method, "unknown method", "use gptq or rtn");
-  if (o.sensitivity != "loss" && o.sensitivity != "proxy") {
-    throw Error("--sensitivity " + o.sensitivity, "unknown measure", "use loss or proxy");
+  if (o.sensitivity != "loss" && o.sensitivity != "proxy" && o.sensitivity != "fisher") {
+    throw Error("--sensitivity " + o.sensitivity, "unknown measure", "use loss, proxy or fisher");
   }
   if (o.widths.empty()) throw Error("--widths", "no bit widths given", "e.g. --widths 8,4,2");
   if (o.groups.empty()) throw Error("--groups", "no scale granularity given", "e.g. --groups 32,0");
@@ -107,6 +107,12 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
     layers[k].hessian = input_hessian(x.data_ptr<float>(), x.size(0), static_cast<int>(x.size(1)));
     rep.weights += layers[k].w0.numel();
   }
+  std::vector<torch::Tensor> fisher;
+  {
+    std::vector<torch::Tensor> weights;
+    for (const Layer& l : layers) weights.push_back(l.lin->weight);
+    fisher = fisher_diagonal(model, calib, weights);
+  }
 
   // --- 2. every layer at every option: quantize, measure the loss increase alone ---
   struct Opt {
@@ -129,7 +135,8 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
   std::optional<Progress> progress;
   if (o.progress) progress.emplace("sensitivity", static_cast<int64_t>(layers.size() * opts.size()), "layer-options");
   int64_t done = 0;
-  for (Layer& l : layers) {
+  for (size_t li = 0; li < layers.size(); ++li) {
+    Layer& l = layers[li];
     LayerSensitivity s;
     s.name = l.name;
     s.block = l.block;
@@ -148,6 +155,7 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       set_weight(l.lin, l.w0);
       torch::Tensor dw = (l.w0 - l.deq.back()).to(torch::kFloat64);
       os.proxy = 0.5 * (dw.mm(H) * dw).sum().item<double>() / static_cast<double>(s.rows);
+      os.fisher = 0.5 * (fisher[li] * dw * dw).sum().item<double>();
       s.options.push_back(os);
       if (progress) progress->update(++done);
     }
@@ -202,7 +210,9 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
         BitOption opt;
         opt.bits = os.bits;
         opt.cost = std::llround(os.effective_bits * static_cast<double>(rep.layers[k].rows * rep.layers[k].cols));
-        opt.error = o.sensitivity == "proxy" ? os.proxy : std::max(0.0, os.delta_loss);
+        opt.error = o.sensitivity == "proxy"    ? os.proxy
+                    : o.sensitivity == "fisher" ? os.fisher
+                                                : std::max(0.0, os.delta_loss);
         u.options.push_back(opt);
       }
       units.push_back(std::move(u));

@@ -6,7 +6,8 @@
 //    projector, LM head) records its inputs X, giving its input Hessian H = 2/n XᵀX (GPTQ).
 // 2. Sensitivity, per layer and width: the layer alone is quantized (the others stay float) and the
 //    calibration loss increase ΔL is measured; beside it the second-order proxy
-//    ½·tr((W − Ŵ) H (W − Ŵ)ᵀ) / n_out. Blocks (an encoder/decoder layer, the ends) and the whole
+//    ½·tr((W − Ŵ) H (W − Ŵ)ᵀ) / n_out and the Fisher estimate ½ Σ F ⊙ (W − Ŵ)² of the loss increase
+//    (F: the empirical Fisher diagonal of the calibration loss, calibration.h). Blocks (an encoder/decoder layer, the ends) and the whole
 //    model are also measured quantized as a unit, for the report.
 // 3. Allocation: one option per layer — a width from `widths` and a scale granularity from `groups`
 //    (group 32: finer scales, +0.5 bit of fp16 scales per weight; per channel: +16/in) — minimising
@@ -38,7 +39,7 @@ struct CompressOptions {
   int64_t calib_images = 128;      // training images for calibration (× 4 questions)
   std::string split = "test";      // evaluation split
   int64_t limit = 0;               // evaluation samples (0 = all)
-  std::string sensitivity = "loss"; // what the allocation minimises: loss (measured ΔL) | proxy
+  std::string sensitivity = "loss"; // what the allocation minimises: loss (measured ΔL) | proxy | fisher
   bool compare = false;            // also evaluate uniform widths and RTN/GPTQ at the same budgets
   bool progress = true;
 };
@@ -48,6 +49,7 @@ struct OptionSensitivity {
   double effective_bits = 0;        // scales included
   double delta_loss = 0;            // calibration-loss increase, this layer alone quantized
   double proxy = 0;                 // ½ tr(ΔW H ΔWᵀ) / rows
+  double fisher = 0;                // ½ Σ F ⊙ ΔW²: F the empirical Fisher diagonal (calibration.h)
 };
 
 struct LayerSensitivity {

@@ -1,21 +1,78 @@
-// spikefm compress: mixed-precision weight quantization of a trained MFM (ann_ref/compress.h).
+// spikefm compress: structural pruning (ann_ref/prune.h) and mixed-precision weight quantization
+// (ann_ref/compress.h) of a trained MFM; with both, the pruned and recovered model is quantized.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "ann_ref/compress.h"
+#include "ann_ref/prune.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "experiments/cli.h"
 
 namespace spikefm::cli {
 
+namespace {
+
+Json prune_json(const PruneReport& r, const PruneOptions& o) {
+  Json bs = Json::array();
+  for (const auto& b : r.blocks) {
+    bs.push_back({{"name", b.name}, {"influence", b.influence}, {"removed", b.removed}, {"heads", b.heads},
+                  {"heads_kept", b.heads_kept}, {"mlp", b.mlp}, {"mlp_kept", b.mlp_kept}});
+  }
+  return Json{{"model", r.model},
+              {"parameters_before", r.parameters_before},
+              {"parameters_after", r.parameters_after},
+              {"removed_fraction", 1.0 - static_cast<double>(r.parameters_after) / r.parameters_before},
+              {"prune_blocks", o.blocks},
+              {"prune_heads", o.heads},
+              {"prune_mlp", o.mlp},
+              {"accuracy_before", r.accuracy_before},
+              {"accuracy_pruned", r.accuracy_pruned},
+              {"accuracy_recovered", r.accuracy_recovered},
+              {"recover_seconds", r.recover_seconds},
+              {"eval_split", o.split},
+              {"eval_n", r.eval_n},
+              {"eval_seconds_before", r.eval_seconds_before},
+              {"eval_seconds_after", r.eval_seconds_after},
+              {"speedup", r.eval_seconds_after > 0 ? r.eval_seconds_before / r.eval_seconds_after : 0.0},
+              {"blocks", bs}};
+}
+
+void print_prune(const PruneReport& r, const PruneOptions& o) {
+  std::printf("pruning %s model: %lld -> %lld parameters (%.1f%% removed)\n", r.model.c_str(),
+              static_cast<long long>(r.parameters_before), static_cast<long long>(r.parameters_after),
+              100.0 * (1.0 - static_cast<double>(r.parameters_after) / r.parameters_before));
+  std::printf("  %-12s %10s %8s %7s %13s\n", "block", "influence", "removed", "heads", "mlp channels");
+  for (const auto& b : r.blocks) {
+    char infl[32] = "-";
+    if (b.influence >= 0) std::snprintf(infl, sizeof infl, "%.4f", b.influence);
+    std::printf("  %-12s %10s %8s %3d/%-3d %6d/%-6d\n", b.name.c_str(), infl, b.removed ? "yes" : "no",
+                b.removed ? 0 : b.heads_kept, b.heads, b.removed ? 0 : b.mlp_kept, b.mlp);
+  }
+  std::printf("accuracy (%s split, %lld samples): before %.2f%%, pruned %.2f%%", o.split.c_str(),
+              static_cast<long long>(r.eval_n), 100 * r.accuracy_before, 100 * r.accuracy_pruned);
+  if (r.accuracy_recovered >= 0) {
+    std::printf(", after %.1f s recovery %.2f%% (%+.2f points vs before)", r.recover_seconds, 100 * r.accuracy_recovered,
+                100 * (r.accuracy_recovered - r.accuracy_before));
+  }
+  std::printf("\nevaluation wall time, same run, best of 2: unpruned %.2f s, pruned %.2f s (%.2fx faster)\n",
+              r.eval_seconds_before, r.eval_seconds_after,
+              r.eval_seconds_after > 0 ? r.eval_seconds_before / r.eval_seconds_after : 0.0);
+}
+
+}  // namespace
+
 Action add_compress(CLI::App& app) {
   auto o = std::make_shared<CompressOptions>();
+  auto po = std::make_shared<PruneOptions>();
   auto json = std::make_shared<bool>(false);
   auto report = std::make_shared<bool>(false);
-  CLI::App* c = app.add_subcommand("compress", "Mixed-precision weight quantization: per-layer sensitivity, exact bit allocation, GPTQ/RTN");
+  CLI::App* c = app.add_subcommand("compress",
+                                   "Structural pruning (blocks, heads, MLP channels) and mixed-precision weight quantization "
+                                   "(per-layer sensitivity, exact bit allocation, GPTQ/RTN); prune, then quantize");
   c->add_option("--checkpoint", o->checkpoint, "Float checkpoint (from spikefm train)")->required()->check(CLI::ExistingFile);
   c->add_option("--task", o->task, "Task")->check(CLI::IsMember({"fashion-vqa"}))->capture_default_str();
   c->add_option("--bits", o->bits, "Budget: average effective bits per weight, scales included")->check(CLI::PositiveNumber)->capture_default_str();
@@ -26,21 +83,67 @@ Action add_compress(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--group", o->group, "Granularity of the uniform baselines (--compare)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--method", o->method, "Rounding: gptq (second-order, Frantar et al. 2023) or rtn")->check(CLI::IsMember({"gptq", "rtn"}))->capture_default_str();
-  c->add_option("--sensitivity", o->sensitivity, "What the allocation minimises: loss (measured calibration-loss increase) or proxy (Hessian output error)")
-      ->check(CLI::IsMember({"loss", "proxy"}))
+  c->add_option("--sensitivity", o->sensitivity, "What the allocation minimises: loss (measured calibration-loss increase), proxy (layer-input Hessian output error) or fisher (Fisher-weighted weight error)")
+      ->check(CLI::IsMember({"loss", "proxy", "fisher"}))
       ->capture_default_str();
   c->add_option("--calib-images", o->calib_images, "Training images for calibration (x 4 questions)")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--split", o->split, "Evaluation split")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
   c->add_option("--limit", o->limit, "Evaluation samples (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--data-dir", o->data_dir, "Fashion-MNIST IDX files (default: $SPIKEFM_DATA_DIR or /usr/share/datasets/fashion-mnist)");
   c->add_option("--out", o->out, "Write the quantized checkpoint here (dequantized /params + packed /quant)");
+  c->add_option("--prune-blocks", po->blocks, "Remove this many whole blocks of lowest block influence (1 - cos(h_in, h_out))")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--prune-heads", po->heads, "Remove this fraction of attention heads (lowest single-head ablation loss), in [0, 1)");
+  c->add_option("--prune-mlp", po->mlp, "Remove this fraction of every block's MLP hidden channels (lowest Wanda score), in [0, 1)");
+  c->add_option("--recover-minutes", po->recover_minutes, "Recovery fine-tune after pruning (0 = none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  c->add_option("--recover-lr", po->recover_lr, "Peak learning rate of the recovery fine-tune")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_flag("--compare", o->compare, "Also evaluate uniform widths, the other rounding method and mixed at the uniform budgets");
   c->add_flag("--report", *report, "Print the sensitivity of every layer and block");
   c->add_flag("--json", *json, "Print one JSON object on stdout");
-  return [o, json, report] {
-    CompressReport r = compress_checkpoint(*o);
+  return [c, o, po, json, report] {
+    const bool prune = c->count("--prune-blocks") + c->count("--prune-heads") + c->count("--prune-mlp") > 0;
+    const bool quantize = !prune || c->count("--bits") > 0;
+    Json pj;
+    std::filesystem::path pruned_tmp;
+    if (prune) {
+      if (o->out.empty()) throw Error("pruning", "no output path", "pass --out FILE.h5 for the pruned checkpoint");
+      po->checkpoint = o->checkpoint;
+      po->task = o->task;
+      po->data_dir = o->data_dir;
+      po->calib_images = o->calib_images;
+      po->split = o->split;
+      po->limit = o->limit;
+      po->progress = !*json;
+      // Pruned and then quantized: the pruned checkpoint is an intermediate file beside --out.
+      po->out = quantize ? std::filesystem::path(o->out.string() + ".pruned.h5") : o->out;
+      pruned_tmp = quantize ? po->out : std::filesystem::path();
+      PruneReport pr = prune_checkpoint(*po);
+      if (*json) {
+        pj = prune_json(pr, *po);
+      } else {
+        print_prune(pr, *po);
+      }
+      if (!quantize) {
+        if (*json) std::printf("%s\n", Json{{"prune", pj}}.dump().c_str());
+        else std::printf("pruned checkpoint written to %s\n", o->out.string().c_str());
+        return 0;
+      }
+      o->checkpoint = po->out;
+      if (!*json) std::printf("\nquantizing the pruned model:\n");
+    }
+    CompressReport r;
+    try {
+      r = compress_checkpoint(*o);
+    } catch (...) {
+      if (!pruned_tmp.empty()) std::filesystem::remove(pruned_tmp);
+      throw;
+    }
+    if (!pruned_tmp.empty()) std::filesystem::remove(pruned_tmp);
     if (*json) {
       Json j;
+      if (prune) j["prune"] = pj;
       j["model"] = r.model;
       j["parameters"] = r.parameters;
       j["quantized_weights"] = r.weights;
@@ -61,7 +164,7 @@ Action add_compress(CLI::App& app) {
         Json os = Json::array();
         for (const auto& x : l.options) {
           os.push_back({{"bits", x.bits}, {"group", x.group}, {"effective_bits", x.effective_bits},
-                        {"delta_loss", x.delta_loss}, {"proxy", x.proxy}});
+                        {"delta_loss", x.delta_loss}, {"proxy", x.proxy}, {"fisher", x.fisher}});
         }
         const auto& c = l.options[l.chosen];
         ls.push_back({{"name", l.name}, {"block", l.block}, {"rows", l.rows}, {"cols", l.cols}, {"options", os},
@@ -90,13 +193,14 @@ Action add_compress(CLI::App& app) {
     for (const auto& l : r.layers) std::printf(" %s=%s", l.name.c_str(), label(l.options[l.chosen]).c_str());
     std::printf("\n");
     if (*report) {
-      std::printf("sensitivity: calibration-loss increase dL when the layer alone is quantized; proxy = 1/2 tr(dW H dW^T) / rows\n");
+      std::printf("sensitivity: calibration-loss increase dL when the layer alone is quantized; proxy = 1/2 tr(dW H dW^T) / rows;\n"
+                  "  fisher = 1/2 sum(F * dW^2), the second-order estimate of dL from the empirical Fisher diagonal F\n");
       std::printf("  %-26s %-12s %9s", "layer", "block", "weights");
-      for (const auto& x : r.layers.front().options) std::printf(" %21s", (label(x) + " dL / proxy").c_str());
+      for (const auto& x : r.layers.front().options) std::printf(" %32s", (label(x) + " dL / proxy / fisher").c_str());
       std::printf("  chosen\n");
       for (const auto& l : r.layers) {
         std::printf("  %-26s %-12s %9lld", l.name.c_str(), l.block.c_str(), static_cast<long long>(l.rows * l.cols));
-        for (const auto& x : l.options) std::printf(" %10.2e/%10.2e", x.delta_loss, x.proxy);
+        for (const auto& x : l.options) std::printf(" %10.2e/%10.2e/%10.2e", x.delta_loss, x.proxy, x.fisher);
         std::printf("  %s\n", label(l.options[l.chosen]).c_str());
       }
       std::printf("blocks and model quantized as a unit (group %d): measured dL, and the sum of their layers' dL\n", o->group);

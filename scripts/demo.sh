@@ -3,12 +3,15 @@
 #   1. train the small reference MFM on Fashion-VQA (bounded by DEMO_MINUTES, default 3)
 #   2. evaluate it on the official test images (exact-match answer accuracy) and ask it questions
 #   3. compress it: mixed-precision weights under a 2.5 bits/weight budget (GPTQ), accuracy beside float
-#   4. fine-tune it into a QANN (quantizers at every linear/product input, int8 weights)
-#   5. convert the QANN into a spiking network (ST-BIF neurons) and into the rate-IF baseline
-#   6. simulate both beside the QANN: accuracy, agreement, spikes, SOPs, wall time
-#   7. energy: map the ST-BIF network onto modeled Loihi-, TrueNorth- and 45 nm-class chips and price
+#   4. prune it structurally (a whole block, attention heads, MLP channels) with a short recovery
+#      fine-tune: parameters, accuracy and CPU wall time beside the unpruned model
+#   5. fine-tune it into a QANN (quantizers at every linear/product input, int8 weights)
+#   6. convert the QANN into a spiking network (ST-BIF neurons) and into the rate-IF baseline
+#   7. simulate both beside the QANN: accuracy, agreement, spikes, SOPs, wall time
+#   8. energy: map the ST-BIF network onto modeled Loihi-, TrueNorth- and 45 nm-class chips and price
 #      its activity beside a MAC-array ANN in the same technology and the literature formula
-# The compressed checkpoint does not feed the spiking path yet (the converter takes int8 weights).
+# The compressed and pruned checkpoints do not feed the spiking path in the demo yet (the converter
+# takes int8 weights; a pruned QANN converts — tests/convert checks it bit for bit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -16,14 +19,15 @@ BIN="$BUILD/spikefm"
 OUT=out/demo
 MINUTES=${DEMO_MINUTES:-3}
 QANN_MINUTES=${DEMO_QANN_MINUTES:-1.5}
+PRUNE_MINUTES=${DEMO_PRUNE_MINUTES:-1}
 SAMPLES=${DEMO_SAMPLES:-400}
 mkdir -p "$OUT"
 
-echo "== 1/7 train: small MFM on Fashion-VQA, at most $MINUTES min =="
+echo "== 1/8 train: small MFM on Fashion-VQA, at most $MINUTES min =="
 "$BIN" train --task fashion-vqa --model small --minutes "$MINUTES" --epochs 4 --out "$OUT/small.h5"
 
 echo
-echo "== 2/7 evaluate on the Fashion-VQA test split (10,000 images x 4 questions), then ask =="
+echo "== 2/8 evaluate on the Fashion-VQA test split (10,000 images x 4 questions), then ask =="
 "$BIN" eval --checkpoint "$OUT/small.h5" --task fashion-vqa --split test | tee "$OUT/eval.txt"
 "$BIN" eval --checkpoint "$OUT/small.h5" --task fashion-vqa --split test --json > "$OUT/eval.json" 2>/dev/null
 for i in 0 1; do
@@ -34,28 +38,33 @@ for i in 0 1; do
 done
 
 echo
-echo "== 3/7 compress: mixed-precision weights at 2.5 bits/weight (int8/4/2, per-group or per-channel scales, GPTQ) =="
+echo "== 3/8 compress: mixed-precision weights at 2.5 bits/weight (int8/4/2, per-group or per-channel scales, GPTQ) =="
 "$BIN" compress --checkpoint "$OUT/small.h5" --task fashion-vqa --bits 2.5 --calib-images 128 --limit 2000 \
   --out "$OUT/small_q25.h5" | tee "$OUT/compress.txt"
 
 echo
-echo "== 4/7 QANN: fine-tune with L-level quantizers everywhere and int8 weights, $QANN_MINUTES min =="
+echo "== 4/8 prune: remove the least influential block, 25% of heads and 50% of MLP channels; ${PRUNE_MINUTES} min recovery =="
+"$BIN" compress --checkpoint "$OUT/small.h5" --task fashion-vqa --prune-blocks 1 --prune-heads 0.25 --prune-mlp 0.5 \
+  --recover-minutes "$PRUNE_MINUTES" --calib-images 128 --limit 2000 --out "$OUT/small_pruned.h5" | tee "$OUT/prune.txt"
+
+echo
+echo "== 5/8 QANN: fine-tune with L-level quantizers everywhere and int8 weights, $QANN_MINUTES min =="
 "$BIN" train --init "$OUT/small.h5" --qann --lr 1e-3 --minutes "$QANN_MINUTES" --epochs 1 --val-images 1000 \
   --out "$OUT/small_qann.h5"
 
 echo
-echo "== 5/7 convert: QANN -> spiking networks =="
+echo "== 6/8 convert: QANN -> spiking networks =="
 "$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron st-bif --timesteps 16 --out "$OUT/small_stbif.snn.h5"
 "$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron if-rate --timesteps 32 --out "$OUT/small_ifrate.snn.h5"
 
 echo
-echo "== 6/7 simulate on $SAMPLES test questions, beside the QANN =="
+echo "== 7/8 simulate on $SAMPLES test questions, beside the QANN =="
 "$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --until-quiet | tee "$OUT/simulate_stbif.txt"
 "$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --timesteps 6 | tee "$OUT/simulate_stbif_t6.txt"
 "$BIN" simulate --snn "$OUT/small_ifrate.snn.h5" --limit "$((SAMPLES / 4))" --timesteps 32 | tee "$OUT/simulate_ifrate.txt"
 
 echo
-echo "== 7/7 energy: the ST-BIF network on modeled chips, beside a MAC-array ANN in the same technology =="
+echo "== 8/8 energy: the ST-BIF network on modeled chips, beside a MAC-array ANN in the same technology =="
 "$BIN" energy --snn "$OUT/small_stbif.snn.h5" --limit "$((SAMPLES / 4))" --until-quiet --hw loihi | tee "$OUT/energy_loihi.txt"
 "$BIN" energy --snn "$OUT/small_stbif.snn.h5" --limit "$((SAMPLES / 4))" --until-quiet --hw loihi,truenorth,cmos45 --json \
   > "$OUT/energy.json" 2> "$OUT/energy.log"

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "ann_ref/checkpoint.h"
+#include "ann_ref/prune_plan.h"
 #include "ann_ref/qann.h"
 #include "common/error.h"
 #include "common/h5_file.h"
@@ -191,5 +192,70 @@ TEST(Convert, RefusesAModelThatIsNotAQann) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--qann"), std::string::npos) << e.what();
+  }
+}
+
+namespace {
+
+// Synapses of a converted model: every int8 weight of its two graphs.
+int64_t synapses(const snn::SnnModel& sm) {
+  int64_t n = 0;
+  for (const snn::SpikingGraph* g : {&sm.encoder, &sm.decoder}) {
+    for (const auto& node : g->nodes) n += static_cast<int64_t>(node.weight.size());
+  }
+  return n;
+}
+
+// Weights of every linear layer of the model (QLinear modules: patch embed, blocks, projector, head).
+int64_t linear_weights(Mfm& m) {
+  int64_t n = 0;
+  for (const auto& item : m->named_modules()) {
+    if (auto* l = item.value()->as<QLinearImpl>()) n += l->weight.numel();
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST(Exactness, PrunedQannConvertsWithFewerSynapsesAndStaysBitExact) {
+  // Structural pruning (prune_plan.h) composes with conversion: the pruned QANN converts, its SNN has
+  // exactly the pruned model's weights as synapses, and it returns the pruned QANN's logits bit for bit.
+  test::TempDir dir;
+  Mfm full = random_qann(21);
+  PrunePlan plan = keep_all(full);
+  plan.encoder.heads[0] = {1};
+  plan.decoder.heads[1] = {0};
+  for (auto& ch : plan.decoder.mlp) ch.resize(80);  // keep channels 0..79 of 128
+  plan.decoder.blocks = {1};
+  Mfm model = apply_prune_plan(full, plan);
+  model->eval();
+  const auto ck = dir / "pruned_q.h5", snn_path = dir / "pruned_q.snn.h5";
+  save_checkpoint(ck, model, FashionVqa::make_tokenizer().vocab(), TrainMeta{});
+  ConvertOptions o;
+  o.neuron = "st_bif";
+  convert_checkpoint(ck, o).save(snn_path);
+  snn::SnnModel sm = snn::SnnModel::load(snn_path);
+
+  const auto full_ck = dir / "full_q.h5";
+  save_checkpoint(full_ck, full, FashionVqa::make_tokenizer().vocab(), TrainMeta{});
+  const int64_t full_synapses = synapses(convert_checkpoint(full_ck, o));
+  EXPECT_EQ(synapses(sm), linear_weights(model));
+  EXPECT_EQ(full_synapses, linear_weights(full));
+  EXPECT_LT(synapses(sm), full_synapses);
+
+  QannRef ref(model);
+  torch::Tensor img = random_images(1, 321);
+  const int V = static_cast<int>(sm.vocab.size());
+  std::vector<int> seq = {1, 7, 3, 9, 12};
+  QannCache cache;
+  ref.prime(ref.image_prefix(img), cache);
+  torch::Tensor want =
+      ref.decode(torch::tensor(std::vector<int64_t>(seq.begin(), seq.end())).unsqueeze(0), cache).squeeze(0).contiguous();
+  snn::SnnTokenModel tm(sm, snn::RunOptions{.timesteps = 1, .until_quiet = true, .max_steps = 4096});
+  std::vector<float> got = tm.begin(std::span<const float>(img.data_ptr<float>(), 28 * 28), {seq[0], seq[1], seq[2]});
+  ASSERT_TRUE(bit_equal(got.data(), want[2].data_ptr<float>(), V));
+  for (int t = 3; t < 5; ++t) {
+    got = tm.append(seq[t]);
+    ASSERT_TRUE(bit_equal(got.data(), want[t].data_ptr<float>(), V)) << "position " << t;
   }
 }

@@ -112,6 +112,41 @@ TEST(Cli, TrainThenEvalJsonParsesAndGenerateAnswers) {
   CliRun low = run_cli("compress --checkpoint " + ck + " --bits 1 --calib-images 8 --limit 8", d);
   EXPECT_EQ(low.code, 1);
   EXPECT_NE(low.err.find("minimum"), std::string::npos) << low.err;
+
+  // prune: parameters drop as reported, the file reloads with the ordinary loader and evaluates to
+  // the accuracy prune reported (no recovery, so that is the pruned model's own accuracy).
+  const std::string p = (d / "tiny.p.h5").string();
+  CliRun pr = run_cli("compress --checkpoint " + ck + " --prune-blocks 1 --prune-heads 0.25 --prune-mlp 0.5 "
+                      "--recover-minutes 0 --calib-images 8 --limit 40 --out " + p + " --json", d);
+  ASSERT_EQ(pr.code, 0) << pr.err;
+  auto pj = nlohmann::json::parse(pr.out)["prune"];
+  EXPECT_EQ(pj["accuracy_before"].get<double>(), j["accuracy"].get<double>());
+  EXPECT_LT(pj["parameters_after"].get<int64_t>(), pj["parameters_before"].get<int64_t>());
+  int removed_blocks = 0;
+  for (const auto& b : pj["blocks"]) removed_blocks += b["removed"].get<bool>() ? 1 : 0;
+  EXPECT_EQ(removed_blocks, 1);
+  CliRun pe = run_cli("eval --checkpoint " + p + " --split test --limit 40 --json", d);
+  ASSERT_EQ(pe.code, 0) << pe.err;
+  auto pej = nlohmann::json::parse(pe.out);
+  EXPECT_EQ(pej["accuracy"].get<double>(), pj["accuracy_pruned"].get<double>());
+  EXPECT_EQ(pej["parameters"].get<int64_t>(), pj["parameters_after"].get<int64_t>());
+  // prune, then quantize in one command: the quantized model is the pruned one
+  const std::string pq = (d / "tiny.pq.h5").string();
+  CliRun pqr = run_cli("compress --checkpoint " + ck + " --prune-mlp 0.5 --recover-minutes 0 --bits 4.5 "
+                       "--calib-images 8 --limit 40 --out " + pq + " --json", d);
+  ASSERT_EQ(pqr.code, 0) << pqr.err;
+  auto pqj = nlohmann::json::parse(pqr.out);
+  EXPECT_EQ(pqj["parameters"].get<int64_t>(), pqj["prune"]["parameters_after"].get<int64_t>());
+  EXPECT_LE(pqj["variants"][1]["effective_bits"].get<double>(), 4.5);
+  EXPECT_FALSE(std::filesystem::exists(pq + ".pruned.h5"));  // the intermediate file is removed
+  ASSERT_EQ(run_cli("eval --checkpoint " + pq + " --limit 8", d).code, 0);
+  // bad requests
+  CliRun all = run_cli("compress --checkpoint " + ck + " --prune-heads 1 --out " + p, d);
+  EXPECT_EQ(all.code, 1);
+  EXPECT_NE(all.err.find("[0, 1)"), std::string::npos) << all.err;
+  CliRun nout = run_cli("compress --checkpoint " + ck + " --prune-mlp 0.5", d);
+  EXPECT_EQ(nout.code, 1);
+  EXPECT_NE(nout.err.find("--out"), std::string::npos) << nout.err;
 }
 
 TEST(Cli, QannConvertSimulateAgreesExactlyUntilQuiet) {
