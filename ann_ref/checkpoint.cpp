@@ -32,7 +32,7 @@ void collect_datasets(const H5File& f, const std::string& group, std::vector<std
 }  // namespace
 
 void save_checkpoint(const std::filesystem::path& path, Mfm& model, const std::vector<std::string>& vocab,
-                     const TrainMeta& meta) {
+                     const TrainMeta& meta, const std::function<void(H5File&)>& extra) {
   AtomicFile out(path);
   {
     H5File f = H5File::create(out.temp_path());
@@ -52,6 +52,7 @@ void save_checkpoint(const std::filesystem::path& path, Mfm& model, const std::v
     f.set_attr("/train", "samples", meta.samples);
     f.set_attr("/train", "seconds", meta.seconds);
     f.set_attr("/train", "val_accuracy", meta.val_accuracy);
+    if (extra) extra(f);
     f.close();
   }
   out.commit();

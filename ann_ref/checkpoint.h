@@ -12,12 +12,15 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "ann_ref/mfm.h"
 
 namespace spikefm {
+
+class H5File;
 
 inline constexpr int64_t kCheckpointFormatVersion = 1;
 
@@ -36,8 +39,10 @@ struct Checkpoint {
   TrainMeta meta;
 };
 
+// `extra`, when given, writes further objects into the open file before it is committed (e.g. the
+// BPE merges of a code model, /tokenizer/bpe_merges); the loader ignores objects outside /params.
 void save_checkpoint(const std::filesystem::path& path, Mfm& model, const std::vector<std::string>& vocab,
-                     const TrainMeta& meta);
+                     const TrainMeta& meta, const std::function<void(H5File&)>& extra = {});
 Checkpoint load_checkpoint(const std::filesystem::path& path);
 
 // "/params/" + name with '.' → '/'

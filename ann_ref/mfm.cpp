@@ -35,6 +35,7 @@ torch::Tensor QLinearImpl::forward(const torch::Tensor& x) {
     auto [q, s] = quantize_weight_int8(weight);
     w = weight + (q * s.unsqueeze(1) - weight).detach();
   }
+  if (adapter) return torch::nn::functional::linear(x, w, bias) + adapter(x);
   return torch::nn::functional::linear(x, w, bias);
 }
 
@@ -128,15 +129,21 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, KVCache* cache, int lay
 MfmImpl::MfmImpl(const MfmConfig& config) : cfg_(config) {
   cfg_.validate();
   const auto& c = cfg_;
-  patch_embed = register_module("patch_embed", QLinear(c.patch_dim(), c.enc_width, c.weight_bits));
-  enc_pos = register_parameter("enc_pos", torch::randn({c.num_patches(), c.enc_width}) * 0.02);
-  enc_blocks = register_module("enc_blocks", torch::nn::ModuleList());
-  for (int i = 0; i < c.enc_layers; ++i) {
-    enc_blocks->push_back(Block(c.enc_width, false, i, c));
+  // Text-only mode: no encoder or projector (enc_blocks stays an empty list). Registration order is
+  // unchanged for image models.
+  if (!c.text_only) {
+    patch_embed = register_module("patch_embed", QLinear(c.patch_dim(), c.enc_width, c.weight_bits));
+    enc_pos = register_parameter("enc_pos", torch::randn({c.num_patches(), c.enc_width}) * 0.02);
   }
-  enc_ln = register_module("enc_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.enc_width})));
-  if (c.qann) q_enc = register_module("q_enc", make_quantizer(c, true, c.act_init_lambda));
-  projector = register_module("projector", QLinear(c.enc_width, c.dec_width, c.weight_bits));
+  enc_blocks = register_module("enc_blocks", torch::nn::ModuleList());
+  if (!c.text_only) {
+    for (int i = 0; i < c.enc_layers; ++i) {
+      enc_blocks->push_back(Block(c.enc_width, false, i, c));
+    }
+    enc_ln = register_module("enc_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.enc_width})));
+    if (c.qann) q_enc = register_module("q_enc", make_quantizer(c, true, c.act_init_lambda));
+    projector = register_module("projector", QLinear(c.enc_width, c.dec_width, c.weight_bits));
+  }
   tok_embed = register_module("tok_embed", torch::nn::Embedding(c.vocab_size, c.dec_width));
   tok_embed->weight.data().normal_(0.0, 0.02);
   dec_pos = register_parameter("dec_pos", torch::randn({c.max_text_len, c.dec_width}) * 0.02);
@@ -161,6 +168,7 @@ torch::Tensor MfmImpl::patchify(const torch::Tensor& images) const {
 }
 
 torch::Tensor MfmImpl::image_prefix(const torch::Tensor& images) {
+  if (cfg_.text_only) throw Error("image prefix", "this model is text-only (it has no vision encoder)");
   torch::Tensor x = patch_embed->forward(patchify(images)) + enc_pos;  // (B, P, C_enc)
   for (const auto& m : *enc_blocks) {
     torch::Tensor y = m->as<BlockImpl>()->forward(x);
@@ -173,9 +181,9 @@ torch::Tensor MfmImpl::image_prefix(const torch::Tensor& images) {
 }
 
 torch::Tensor MfmImpl::decode(const torch::Tensor& prefix, const torch::Tensor& tokens, KVCache* cache) {
-  const int64_t P = cfg_.num_patches(), t = tokens.size(1);
+  const int64_t P = cfg_.prefix_len(), t = tokens.size(1);
   int64_t text_offset = 0;
-  bool feed_prefix = true;
+  bool feed_prefix = !cfg_.text_only;  // text-only: no prefix, positions start at the first token
   if (cache && cache->len > 0) {
     text_offset = cache->len - P;
     feed_prefix = false;

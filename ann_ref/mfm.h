@@ -50,6 +50,8 @@ class QLinearImpl : public torch::nn::Module {
   int bits;
   // Calibration (compress.h): when set, forward() appends its input rows (n, in) here.
   std::vector<torch::Tensor>* record = nullptr;
+  // Low-rank adapter (lora.h): when set, forward() adds adapter(x) (…, out) to x Wᵀ + b.
+  std::function<torch::Tensor(const torch::Tensor&)> adapter;
 };
 TORCH_MODULE(QLinear);
 
@@ -93,7 +95,8 @@ class MfmImpl : public torch::nn::Module {
  public:
   explicit MfmImpl(const MfmConfig& config);
 
-  // images (B, S, S) → image tokens in decoder width (B, P, C_dec).
+  // images (B, S, S) → image tokens in decoder width (B, P, C_dec). Throws for a text-only model,
+  // whose encoder modules (patch_embed, enc_pos, enc_ln, projector) are null/undefined.
   torch::Tensor image_prefix(const torch::Tensor& images);
   // Patches (B, P, patch*patch) of images (B, S, S).
   torch::Tensor patchify(const torch::Tensor& images) const;
@@ -101,7 +104,7 @@ class MfmImpl : public torch::nn::Module {
   // Decoder pass over text tokens (B, t) → logits (B, t, V).
   // Without cache: prefix (B, P, C) is required and the whole sequence [prefix, tokens] is computed.
   // With cache: if cache->len == 0 the prefix is fed first and cached; later calls feed only new
-  // tokens (prefix ignored).
+  // tokens (prefix ignored). Text-only models (config.text_only) take no prefix: pass {}.
   torch::Tensor decode(const torch::Tensor& prefix, const torch::Tensor& tokens, KVCache* cache = nullptr);
 
   // Runs the image prefix (B, P, C_dec) through the decoder into an empty cache (cache.len becomes P),

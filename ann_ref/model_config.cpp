@@ -105,6 +105,7 @@ void MfmConfig::write(H5File& f, const std::string& g) const {
   f.set_attr(g, "act_init_lambda", double{act_init_lambda});
   f.set_attr(g, "qann", int64_t{qann ? 1 : 0});
   f.set_attr(g, "weight_bits", int64_t{weight_bits});
+  if (text_only) f.set_attr(g, "text_only", int64_t{1});  // absent = 0: older files read unchanged
   // Pruned sizes: int64 datasets beside the attributes, written only when set (unpruned files are
   // unchanged and older readers keep reading them).
   const std::vector<int>* lists[] = {&enc_block_heads, &dec_block_heads, &enc_block_mlp, &dec_block_mlp};
@@ -141,6 +142,7 @@ MfmConfig MfmConfig::read(const H5File& f, const std::string& g) {
   c.act_init_lambda = static_cast<float>(f.attr_double(g, "act_init_lambda"));
   c.qann = f.attr_int(g, "qann") != 0;
   c.weight_bits = geti("weight_bits");
+  c.text_only = f.has_attr(g, "text_only") && f.attr_int(g, "text_only") != 0;
   std::vector<int>* lists[] = {&c.enc_block_heads, &c.dec_block_heads, &c.enc_block_mlp, &c.dec_block_mlp};
   const auto members = f.children(g);
   for (int i = 0; i < 4; ++i) {

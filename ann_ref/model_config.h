@@ -44,6 +44,10 @@ struct MfmConfig {
   // one scale per output channel (0 = float weights).
   bool qann = false;
   int weight_bits = 0;
+  // --- text-only mode (code generation) ---
+  // No encoder and no projector: the decoder runs on text alone (the encoder fields are ignored and
+  // no encoder parameters exist). Stored as the attribute text_only = 1 only when set.
+  bool text_only = false;
 
   static MfmConfig preset(const std::string& name);  // "small" | "large"; other names throw
 
@@ -55,6 +59,8 @@ struct MfmConfig {
     return !enc_block_heads.empty() || !dec_block_heads.empty() || !enc_block_mlp.empty() || !dec_block_mlp.empty();
   }
 
+  // Decoder positions taken by the image prefix: num_patches(), or 0 in text-only mode.
+  int prefix_len() const { return text_only ? 0 : num_patches(); }
   int patches_per_side() const { return (image_size - patch) / stride + 1; }
   int num_patches() const { return patches_per_side() * patches_per_side(); }
   int patch_dim() const { return patch * patch; }

@@ -3,29 +3,24 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <deque>
-#include <numeric>
 #include <optional>
-#include <random>
 
 #include "ann_ref/checkpoint.h"
+#include "ann_ref/train_loop.h"
 #include "ann_ref/vqa_batch.h"
 #include "ann_ref/vqa_eval.h"
 #include "common/error.h"
 #include "common/log.h"
-#include "common/progress.h"
-#include "datasets/fashion_mnist.h"
+#include "ann_ref/vqa_task.h"
 
 namespace spikefm {
 
 namespace {
 
-double mean(const std::deque<double>& v) {
-  return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-}
-
 void check_options(const TrainOptions& o) {
-  if (o.task != "fashion-vqa") throw Error("--task " + o.task, "unknown task", "use fashion-vqa");
+  if (o.task != "fashion-vqa" && o.task != "med-vqa") {
+    throw Error("--task " + o.task, "unknown task", "use fashion-vqa or med-vqa");
+  }
   if (o.out.empty()) throw Error("training", "no output path", "pass --out FILE.h5");
   if (o.epochs < 1) throw Error("--epochs", "must be >= 1 (got " + std::to_string(o.epochs) + ")");
   if (!(o.minutes > 0)) throw Error("--minutes", "must be > 0 (got " + std::to_string(o.minutes) + ")");
@@ -36,21 +31,34 @@ void check_options(const TrainOptions& o) {
 }  // namespace
 
 TrainReport train_fashion_vqa(const TrainOptions& o) {
+  if (o.task != "fashion-vqa") throw Error("--task " + o.task, "unknown task", "use fashion-vqa");
+  return train_vqa(o);
+}
+
+TrainReport train_vqa(const TrainOptions& o) {
   check_options(o);
   if (o.threads > 0) torch::set_num_threads(o.threads);
   torch::manual_seed(o.seed);
 
-  const std::filesystem::path dir = o.data_dir.empty() ? default_fashion_mnist_dir() : o.data_dir;
-  FashionVqa data(dir, o.seed);
-  WordTokenizer tok = FashionVqa::make_tokenizer();
-  const ImageSet& train = data.images("train");
+  std::unique_ptr<VqaTask> task = make_vqa_task(o.task, o.data_dir, o.seed);
+  WordTokenizer tok = task->tokenizer();
+  const ImageSet& train = task->images("train");
 
   std::optional<Checkpoint> init;
   MfmConfig cfg = MfmConfig::preset(o.model);
+  task->adapt_config(cfg);
   if (!o.init.empty()) {
     init = load_checkpoint(o.init);
-    cfg = init->model->config();
-    if (init->vocab != tok.vocab()) throw Error("--init " + o.init.string(), "its vocabulary differs from this task's");
+    const MfmConfig& ic = init->model->config();
+    if (init->vocab != tok.vocab()) {
+      throw Error("--init " + o.init.string(), "its vocabulary differs from this task's",
+                  "continue a model of another task with spikefm finetune");
+    }
+    if (ic.image_size != cfg.image_size) {
+      throw Error("--init " + o.init.string(), "it reads " + std::to_string(ic.image_size) + " px images, " + o.task +
+                  " has " + std::to_string(cfg.image_size), "use spikefm finetune");
+    }
+    cfg = ic;
   }
   cfg.vocab_size = tok.size();
   if (o.act_levels >= 0) cfg.act_levels = o.act_levels;
@@ -92,9 +100,9 @@ TrainReport train_fashion_vqa(const TrainOptions& o) {
     std::vector<std::string> qs, as;
     std::vector<int64_t> rows;
     for (size_t b = 0; b < idx.size(); ++b) {
-      for (int q = 0; q < kQuestionTypes; ++q) {
-        qs.push_back(fashion_vqa_questions(static_cast<QuestionType>(q))[0]);
-        as.push_back(fashion_vqa_answer(train.labels[idx[b]], static_cast<QuestionType>(q)));
+      for (int q : task->types_of("train", idx[b])) {
+        qs.push_back(task->paraphrases(q)[0]);
+        as.push_back(task->answer("train", idx[b], q));
         rows.push_back(static_cast<int64_t>(b));
       }
     }
@@ -123,100 +131,13 @@ TrainReport train_fashion_vqa(const TrainOptions& o) {
                                              torch::optim::AdamWOptions(peak_lr).weight_decay(0.0)))},
                           torch::optim::AdamWOptions(peak_lr));
 
-  const int64_t n_images = o.limit_images > 0 ? std::min(o.limit_images, train.n) : train.n;
-  const int64_t steps_per_epoch = (n_images + o.batch_images - 1) / o.batch_images;
-  const int64_t total_steps = steps_per_epoch * o.epochs;
-  const int64_t warmup = std::min<int64_t>(100, total_steps / 10 + 1);
-  const double budget_s = o.minutes * 60.0;
-
-  TrainReport rep;
+  TrainReport rep = run_train_loop(model, *task, tok, o, peak_lr, opt, model->parameters());
   rep.parameters = model->parameter_count();
-  log::info("training " + cfg.size_name + " MFM (" + std::to_string(rep.parameters) + " parameters, " +
-            std::to_string(cfg.num_patches()) + " image tokens, L=" + std::to_string(cfg.act_levels) + ") on " +
-            std::to_string(n_images) + " images x 4 questions, up to " + std::to_string(o.epochs) +
-            " epochs / " + std::to_string(o.minutes).substr(0, 5) + " min");
-
-  std::mt19937_64 rng(o.seed);
-  std::vector<int64_t> order(n_images);
-  std::iota(order.begin(), order.end(), 0);
-  std::deque<double> first, recent;
-  std::optional<Progress> progress;
-  if (o.progress) {
-    progress.emplace("train", total_steps, "steps");
-    progress->set_time_budget(budget_s);
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  model->train();
-  for (int epoch = 0; epoch < o.epochs && !rep.stopped_by_time; ++epoch) {
-    std::shuffle(order.begin(), order.end(), rng);
-    for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (elapsed >= budget_s) {
-        rep.stopped_by_time = true;
-        break;
-      }
-      // LR: linear warm-up, then cosine to 5% over the budget (steps or time, whichever runs out first).
-      const double frac = std::max(static_cast<double>(rep.steps) / total_steps, elapsed / budget_s);
-      double lr = peak_lr * (rep.steps < warmup ? static_cast<double>(rep.steps + 1) / warmup
-                                             : 0.05 + 0.95 * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, frac))));
-      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-
-      std::vector<int64_t> idx(order.begin() + s * o.batch_images,
-                               order.begin() + std::min(n_images, (s + 1) * o.batch_images));
-      std::vector<std::string> questions, answers;
-      std::vector<int64_t> row_image;
-      for (size_t b = 0; b < idx.size(); ++b) {
-        for (int q = 0; q < kQuestionTypes; ++q) {
-          const auto& para = fashion_vqa_questions(static_cast<QuestionType>(q));
-          questions.push_back(para[rng() % para.size()]);
-          answers.push_back(fashion_vqa_answer(train.labels[idx[b]], static_cast<QuestionType>(q)));
-          row_image.push_back(static_cast<int64_t>(b));
-        }
-      }
-      TextBatch tb = text_batch(tok, questions, answers);
-      // The image prefix runs through the decoder once per image; its keys/values are shared by
-      // the image's 4 question rows (same math as the full sequence: the prefix never sees text).
-      KVCache cache;
-      model->prime(model->image_prefix(image_batch(train, idx)), cache);  // (B, H, P, d) per layer
-      torch::Tensor rows = torch::tensor(row_image, torch::kInt64);
-      for (auto& k : cache.k) k = k.index_select(0, rows);  // (4B, H, P, d)
-      for (auto& v : cache.v) v = v.index_select(0, rows);
-      torch::Tensor logits = model->decode({}, tb.inputs, &cache);  // (4B, T, V)
-      torch::Tensor loss = torch::nn::functional::cross_entropy(
-          logits.reshape({-1, cfg.vocab_size}), tb.targets.reshape({-1}),
-          torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnoreTarget));
-      opt.zero_grad();
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
-      opt.step();
-
-      const double l = loss.item<double>();
-      if (!std::isfinite(l)) {
-        throw Error("training", "the loss became " + std::to_string(l) + " at step " + std::to_string(rep.steps),
-                    "lower --lr");
-      }
-      if (first.size() < 20) first.push_back(l);
-      recent.push_back(l);
-      if (recent.size() > 20) recent.pop_front();
-      rep.steps++;
-      rep.samples += static_cast<int64_t>(questions.size());
-      if (progress) {
-        char extra[96];
-        std::snprintf(extra, sizeof extra, "epoch %d, loss %.4f, lr %.2e", epoch + 1, mean(recent), lr);
-        progress->update(rep.steps, extra);
-      }
-    }
-  }
-  if (progress) progress->finish();
-  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  rep.samples_per_s = rep.seconds > 0 ? rep.samples / rep.seconds : 0;
-  rep.first_loss = mean(first);
-  rep.last_loss = mean(recent);
-  if (rep.stopped_by_time) log::info("stopped by the time budget after " + std::to_string(rep.steps) + " steps");
+  rep.trainable_parameters = rep.parameters;
 
   if (o.val_images > 0) {
-    VqaScore vs = score_fashion_vqa(model, tok, data, "val", o.val_images * kQuestionTypes, 256,
-                                    o.progress ? "validate" : "");
+    VqaScore vs = score_vqa(model, tok, *task, "val", samples_of_first_images(*task, "val", o.val_images), 256,
+                            o.progress ? "validate" : "");
     rep.val_accuracy = vs.accuracy();
   }
   TrainMeta meta;

@@ -40,32 +40,47 @@ std::vector<std::vector<int>> greedy_answers(Mfm& model, KVCache& primed, const 
   return out;
 }
 
-VqaScore score_fashion_vqa(Mfm& model, const WordTokenizer& tok, const FashionVqa& data, const std::string& split,
-                           int64_t limit, int batch_images, const std::string& progress_label) {
+VqaScore score_vqa(Mfm& model, const WordTokenizer& tok, const VqaTask& task, const std::string& split, int64_t limit,
+                   int batch_images, const std::string& progress_label) {
   torch::NoGradGuard no_grad;
   model->eval();
-  const ImageSet& set = data.images(split);
-  const int64_t total = limit > 0 ? std::min<int64_t>(limit, set.n * kQuestionTypes) : set.n * kQuestionTypes;
-  const int64_t n_images = (total + kQuestionTypes - 1) / kQuestionTypes;
-  std::array<std::vector<int>, kQuestionTypes> prompts;
-  for (int q = 0; q < kQuestionTypes; ++q) {
-    prompts[q] = prompt_tokens(tok, fashion_vqa_questions(static_cast<QuestionType>(q))[0]);
-  }
+  const ImageSet& set = task.images(split);
+  std::vector<TaskSample> all = task.samples(split);
+  const int64_t total = limit > 0 ? std::min<int64_t>(limit, static_cast<int64_t>(all.size()))
+                                  : static_cast<int64_t>(all.size());
+  all.resize(static_cast<size_t>(total));
+  const int64_t n_images = total > 0 ? all.back().image + 1 : 0;
+  const int T = task.num_types();
+  std::vector<std::vector<int>> prompts(T);
+  for (int q = 0; q < T; ++q) prompts[q] = prompt_tokens(tok, task.paraphrases(q)[0]);
   VqaScore score;
+  score.n_type.assign(T, 0);
+  score.correct_type.assign(T, 0);
   std::optional<Progress> progress;
   if (!progress_label.empty()) progress.emplace(progress_label, total, "questions");
+  size_t next = 0;  // first sample of the current batch in `all`
   for (int64_t i0 = 0; i0 < n_images; i0 += batch_images) {
     const int64_t i1 = std::min(n_images, i0 + batch_images);
+    // The samples of images i0..i1-1 that are within the limit, by type: rows of the batch.
+    std::vector<std::vector<int64_t>> rows(T);
+    for (; next < all.size() && all[next].image < i1; ++next) rows[all[next].type].push_back(all[next].image - i0);
     std::vector<int64_t> idx;
     for (int64_t i = i0; i < i1; ++i) idx.push_back(i);
     KVCache primed;
     model->prime(model->image_prefix(image_batch(set, idx)), primed);
-    for (int q = 0; q < kQuestionTypes; ++q) {
-      auto answers = greedy_answers(model, primed, prompts[q], 6);
-      for (int64_t i = i0; i < i1; ++i) {
-        if (i * kQuestionTypes + q >= total) continue;
-        std::string want = fashion_vqa_answer(set.labels[i], static_cast<QuestionType>(q));
-        bool ok = tok.decode(answers[i - i0]) == want;
+    for (int q = 0; q < T; ++q) {
+      if (rows[q].empty()) continue;
+      const bool whole = static_cast<int64_t>(rows[q].size()) == i1 - i0;  // every image asked: no gather
+      KVCache sub = primed;
+      if (!whole) {
+        torch::Tensor r = torch::tensor(rows[q], torch::kInt64);
+        for (auto& k : sub.k) k = k.index_select(0, r);  // (rows, H, P, d)
+        for (auto& v : sub.v) v = v.index_select(0, r);
+      }
+      auto answers = greedy_answers(model, sub, prompts[q], 6);
+      for (size_t j = 0; j < rows[q].size(); ++j) {
+        const int64_t i = i0 + rows[q][j];
+        const bool ok = tok.decode(answers[j]) == task.answer(split, i, q);
         score.n++;
         score.n_type[q]++;
         score.correct += ok;
@@ -76,6 +91,11 @@ VqaScore score_fashion_vqa(Mfm& model, const WordTokenizer& tok, const FashionVq
   }
   if (progress) progress->finish();
   return score;
+}
+
+VqaScore score_fashion_vqa(Mfm& model, const WordTokenizer& tok, const FashionVqa& data, const std::string& split,
+                           int64_t limit, int batch_images, const std::string& progress_label) {
+  return score_vqa(model, tok, *fashion_vqa_task(data), split, limit, batch_images, progress_label);
 }
 
 }  // namespace spikefm

@@ -22,6 +22,8 @@ Action add_convert(CLI::App& app);
 Action add_simulate(CLI::App& app);
 Action add_energy(CLI::App& app);
 Action add_compress(CLI::App& app);
+Action add_bench(CLI::App& app);
+Action add_finetune(CLI::App& app);
 
 // The run-level figures of a simulation as JSON (simulate --json; energy --json embeds them).
 Json simulate_summary_json(const SimulateReport& r);

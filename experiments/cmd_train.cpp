@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "ann_ref/code_trainer.h"
 #include "ann_ref/mlp_classifier.h"
 #include "ann_ref/trainer.h"
 #include "common/error.h"
@@ -14,17 +15,17 @@ Action add_train(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   auto json = std::make_shared<bool>(false);
   CLI::App* c = app.add_subcommand("train", "Train the reference MFM (ViT encoder + text decoder) on a task");
-  c->add_option("--task", o->task, "Task: fashion-vqa (the MFM) or fashion-mnist (an MLP classifier, for the NIR path)")
-      ->check(CLI::IsMember({"fashion-vqa", "fashion-mnist"}))
+  c->add_option("--task", o->task, "Task: fashion-vqa or med-vqa (the MFM), fashion-mnist (an MLP classifier, for the NIR path) or code (text-only decoder on the code tasks)")
+      ->check(CLI::IsMember({"fashion-vqa", "med-vqa", "fashion-mnist", "code"}))
       ->capture_default_str();
-  c->add_option("--model", o->model, "Model: small | large (fashion-vqa), mlp (fashion-mnist)")
+  c->add_option("--model", o->model, "Model: small | large (fashion-vqa, med-vqa), mlp (fashion-mnist)")
       ->check(CLI::IsMember({"small", "large", "mlp"}))
       ->capture_default_str();
   c->add_option("--out", o->out, "Checkpoint to write (HDF5, written atomically)")->required();
   c->add_option("--epochs", o->epochs, "Passes over the training images")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--minutes", o->minutes, "Wall-clock budget; the LR schedule anneals within it")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--seed", o->seed, "Seed for initialisation, shuffling and the train/val split")->capture_default_str();
-  c->add_option("--batch", o->batch_images, "Images per step (each asked all 4 question types)")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--batch", o->batch_images, "Images per step (each asked every question type that applies to it: 4 in fashion-vqa, 4-10 in med-vqa)")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--lr", o->lr, "Peak learning rate (AdamW); 0 = the preset's (small 2e-3, large 1e-3)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--levels", o->act_levels, "Activation quantization levels L (0 = plain clipped ReLU; -1 = preset default 8)")->check(CLI::Range(-1, 255))->capture_default_str();
   c->add_option("--init", o->init, "Start from this checkpoint (keeps its size; e.g. to fine-tune it into a QANN)")->check(CLI::ExistingFile);
@@ -34,7 +35,32 @@ Action add_train(CLI::App& app) {
   c->add_option("--data-dir", o->data_dir, "Fashion-MNIST IDX files (default: $SPIKEFM_DATA_DIR or /usr/share/datasets/fashion-mnist)");
   c->add_option("--threads", o->threads, "libtorch threads (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_flag("--json", *json, "Print the training report as one JSON object on stdout");
-  return [o, json] {
+  return [o, json, c] {
+    if (o->task == "code") {  // text-only decoder + BPE on the code tasks (ann_ref/code_trainer.h)
+      CodeTrainOptions co;
+      co.model = o->model;
+      co.out = o->out;
+      co.minutes = o->minutes;
+      co.seed = o->seed;
+      co.lr = o->lr;
+      co.act_levels = o->act_levels;
+      co.threads = o->threads;
+      co.limit_tasks = o->limit_images;
+      if (c->get_option("--epochs")->count() > 0) co.epochs = o->epochs;  // else the time budget decides
+      if (c->get_option("--batch")->count() > 0) co.batch = o->batch_images;
+      if (o->model == "mlp") throw Error("--task code --model mlp", "the code task trains a decoder", "use small or large");
+      CodeTrainReport r = train_code(co);
+      Json j{{"task", "code"}, {"model", o->model}, {"checkpoint", o->out.string()}, {"parameters", r.parameters},
+             {"vocab_size", r.vocab_size}, {"steps", r.steps}, {"samples", r.samples}, {"epochs", r.epochs},
+             {"seconds", r.seconds}, {"tokens_per_s", r.tokens_per_s}, {"first_loss", r.first_loss},
+             {"last_loss", r.last_loss}, {"stopped_by_time", r.stopped_by_time}};
+      if (*json) std::printf("%s\n", j.dump().c_str());
+      else std::printf("trained %s code model: %lld parameters, V = %d, %lld steps (%.1f epochs), %.0f tokens/s, %.1f s\n"
+                       "loss %.4f -> %.4f\ncheckpoint written to %s\n", o->model.c_str(), static_cast<long long>(r.parameters),
+                       r.vocab_size, static_cast<long long>(r.steps), r.epochs, r.tokens_per_s, r.seconds, r.first_loss,
+                       r.last_loss, o->out.c_str());
+      return 0;
+    }
     if (o->task == "fashion-mnist" || o->model == "mlp") {
       if (o->task != "fashion-mnist" || o->model != "mlp") {
         throw Error("--task " + o->task + " --model " + o->model, "the MLP classifier trains on fashion-mnist",
@@ -62,7 +88,7 @@ Action add_train(CLI::App& app) {
       }
       return 0;
     }
-    TrainReport r = train_fashion_vqa(*o);
+    TrainReport r = train_vqa(*o);  // fashion-vqa or med-vqa
     Json j;
     j["task"] = o->task;
     j["model"] = o->model;

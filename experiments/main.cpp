@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   add(spikefm::cli::add_simulate);
   add(spikefm::cli::add_energy);
   add(spikefm::cli::add_compress);
+  add(spikefm::cli::add_bench);
+  add(spikefm::cli::add_finetune);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,26 @@
+// The training loop shared by every VQA task and by fine-tuning: shuffled image batches, every image
+// asked each question type that applies to it with a paraphrase drawn per row, teacher-forced
+// cross-entropy on the answer tokens, AdamW with linear warm-up then cosine decay to 5% of the peak
+// LR over the step or wall-clock budget (whichever runs out first), gradient-norm clipping at 1.
+// Internal to ann_ref (libtorch).
+#pragma once
+
+#include <vector>
+
+#include "ann_ref/mfm.h"
+#include "ann_ref/trainer.h"
+#include "ann_ref/vqa_task.h"
+
+namespace spikefm {
+
+// Trains `model` on task.images("train") with `opt`, whose param groups' LR it sets every step.
+// Uses o.epochs, o.minutes, o.batch_images, o.seed (shuffling, paraphrases), o.limit_images,
+// o.progress. `clip` are the tensors whose gradient norm is clipped (the trainable ones). Fills every
+// TrainReport field except parameters and val_accuracy.
+TrainReport run_train_loop(Mfm& model, const VqaTask& task, const WordTokenizer& tok, const TrainOptions& o,
+                           double peak_lr, torch::optim::Optimizer& opt, const std::vector<torch::Tensor>& clip);
+
+// The samples of the first `images` images of a split (for "validate on N images").
+int64_t samples_of_first_images(const VqaTask& task, const std::string& split, int64_t images);
+
+}  // namespace spikefm

@@ -1,0 +1,326 @@
+// spikefm bench: run a benchmark end to end and report its score.
+//
+// One function per task (bench_<task>), chosen by --task in run_bench(); a new benchmark is one more
+// function and one more line of the dispatch table. Implemented:
+//   code  HumanEval-format code generation (docs/code_tasks.md): n samples per task from a code model
+//         (--checkpoint) or an external completions file (--completions), each run with the task's
+//         tests in the sandbox (datasets/sandbox.h) on --workers threads; pass@k (unbiased, Chen et al.
+//         2021) for k in {1, 10}, k <= n; a breakdown by test category and family when the tasks are in
+//         code_meta.jsonl; per-task results as JSONL (--out, atomic).
+// fashion-vqa and med-vqa are scored by `spikefm eval` for now.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "ann_ref/code_model.h"
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/progress.h"
+#include "datasets/code_meta.h"
+#include "datasets/code_tasks.h"
+#include "datasets/sandbox.h"
+#include "experiments/cli.h"
+
+namespace spikefm::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string task = "code";
+  std::string backend = "ann";           // ann | qann | snn (only ann for code)
+  std::filesystem::path checkpoint;      // model to sample from
+  std::filesystem::path tasks;           // task file; empty: the shipped test split
+  std::filesystem::path completions;     // score these instead of sampling a model
+  std::filesystem::path completions_out; // write the sampled completions (HumanEval format)
+  std::filesystem::path out;             // per-task results JSONL
+  std::filesystem::path meta;            // code_meta.jsonl; empty: the shipped one
+  int samples = 1;
+  double temperature = 0.8;
+  int max_new_tokens = 160;
+  uint64_t seed = 1;
+  int64_t limit = 0;
+  int workers = 2;
+  double timeout_s = 5;
+  int threads = 0;
+  bool json = false;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Mean pass@k of tasks (one count pair per task) — the benchmark score.
+double mean_pass_at_k(const std::vector<std::pair<int, int>>& nc, int k) {
+  double s = 0;
+  for (auto [n, c] : nc) s += pass_at_k(n, c, k);
+  return nc.empty() ? 0 : s / static_cast<double>(nc.size());
+}
+
+int bench_code(const BenchOptions& o) {
+  if (o.backend != "ann") {
+    throw Error("--backend " + o.backend, "code generation runs on the ANN backend only for now", "use --backend ann");
+  }
+  if (o.checkpoint.empty() == o.completions.empty()) {
+    throw Error("bench --task code", "needs exactly one source of completions",
+                "pass --checkpoint MODEL.h5 (sample a model) or --completions FILE.jsonl (score a file)");
+  }
+  if (o.samples < 1) throw Error("--samples", "must be >= 1 (got " + std::to_string(o.samples) + ")");
+  if (o.workers < 1 || o.workers > kSandboxMaxConcurrentRuns) {
+    throw Error("--workers", "must be in [1, " + std::to_string(kSandboxMaxConcurrentRuns) + "] (got " + std::to_string(o.workers) + ")");
+  }
+  if (!(o.timeout_s > 0) || o.timeout_s > 600) throw Error("--timeout", "must be in (0, 600] seconds");
+  if (!(o.temperature >= 0) || o.temperature > 100) throw Error("--temperature", "must be in [0, 100]");
+
+  const std::filesystem::path task_file = o.tasks.empty() ? code_tasks_file("test") : o.tasks;
+  std::vector<CodeTask> tasks = load_code_tasks(task_file);
+  if (o.limit > 0 && static_cast<int64_t>(tasks.size()) > o.limit) tasks.resize(o.limit);
+
+  // --- completions: sampled or read ---
+  std::vector<std::vector<std::string>> by_task;
+  double gen_s = 0;
+  std::string source;
+  if (!o.checkpoint.empty()) {
+    if (o.threads > 0) set_code_model_threads(o.threads);
+    CodeModel model = CodeModel::load(o.checkpoint);
+    source = model.describe();
+    log::info("sampling " + std::to_string(o.samples) + " completion(s) of " + std::to_string(tasks.size()) +
+              " tasks from " + source);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::optional<Progress> progress;
+    if (!o.json) progress.emplace("generate", static_cast<int64_t>(tasks.size()), "tasks");
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      CodeSampling s;
+      s.samples = o.samples;
+      s.temperature = o.temperature;
+      s.max_new_tokens = o.max_new_tokens;
+      s.seed = o.seed * 1000003u + i;  // per task: results do not depend on --limit or order of work
+      by_task.push_back(model.complete(tasks[i].prompt, s));
+      if (progress) progress->update(static_cast<int64_t>(i + 1));
+    }
+    if (progress) progress->finish();
+    gen_s = seconds_since(t0);
+    if (!o.completions_out.empty()) {
+      std::vector<CodeCompletion> all;
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        for (const auto& c : by_task[i]) all.push_back({tasks[i].task_id, c});
+      }
+      write_completions(o.completions_out, all);
+    }
+  } else {
+    source = o.completions.string();
+    std::vector<CodeCompletion> comps = load_completions(o.completions);
+    if (o.limit > 0) {  // --limit keeps the first N tasks; completions of the others are dropped
+      std::set<std::string> kept;
+      for (const auto& t : tasks) kept.insert(t.task_id);
+      std::erase_if(comps, [&](const CodeCompletion& c) { return !kept.count(c.task_id); });
+    }
+    by_task = completions_by_task(tasks, comps);
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      if (by_task[i].empty()) {
+        throw Error("completions " + o.completions.string(), "task " + tasks[i].task_id + " has no completion",
+                    "complete every task of the task file, or pass --tasks with only the completed tasks");
+      }
+    }
+  }
+
+  // --- sandbox ---
+  std::vector<std::string> programs;
+  std::vector<std::pair<size_t, size_t>> origin;  // (task, sample) of every program
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    for (size_t j = 0; j < by_task[i].size(); ++j) {
+      programs.push_back(assemble_program(tasks[i], by_task[i][j]));
+      origin.emplace_back(i, j);
+    }
+  }
+  SandboxLimits limits;
+  limits.wall_seconds = o.timeout_s;
+  limits.cpu_seconds = o.timeout_s;
+  std::vector<SandboxResult> results;
+  results.reserve(programs.size());
+  const auto ts0 = std::chrono::steady_clock::now();
+  {
+    std::optional<Progress> progress;
+    if (!o.json) progress.emplace("sandbox", static_cast<int64_t>(programs.size()), "programs");
+    const size_t chunk = static_cast<size_t>(o.workers) * 16;  // progress between chunks; workers stay busy within
+    for (size_t b = 0; b < programs.size(); b += chunk) {
+      std::vector<std::string> part(programs.begin() + b, programs.begin() + std::min(programs.size(), b + chunk));
+      for (auto& r : run_python_many(part, limits, o.workers)) results.push_back(std::move(r));
+      if (progress) progress->update(static_cast<int64_t>(results.size()));
+    }
+    if (progress) progress->finish();
+  }
+  const double sandbox_s = seconds_since(ts0);
+
+  // --- scores ---
+  std::vector<std::pair<int, int>> nc(tasks.size(), {0, 0});
+  std::map<std::string, int64_t> status_counts;
+  for (size_t p = 0; p < results.size(); ++p) {
+    auto& [n, c] = nc[origin[p].first];
+    ++n;
+    if (results[p].status == SandboxStatus::ok) ++c;
+    status_counts[to_string(results[p].status)]++;
+  }
+  int n_min = nc.empty() ? 0 : nc.front().first;  // pass@k is reported for k <= every task's n
+  for (auto [n, c] : nc) n_min = std::min(n_min, n);
+  std::vector<int> ks;
+  for (int k : {1, 10}) {
+    if (k <= n_min) ks.push_back(k);
+  }
+  auto key = [](int k) { return "pass@" + std::to_string(k); };
+
+  // breakdown by category and family, when every task has metadata
+  std::map<std::string, CodeTaskMeta> meta;
+  const std::filesystem::path meta_file = o.meta.empty() ? default_code_tasks_dir() / "code_meta.jsonl" : o.meta;
+  if (!o.meta.empty() || std::filesystem::exists(meta_file)) meta = load_code_meta(meta_file);
+  bool have_meta = !meta.empty();
+  for (const auto& t : tasks) have_meta = have_meta && meta.count(t.task_id);
+  std::map<std::string, std::vector<std::pair<int, int>>> by_category, by_family;
+  if (have_meta) {
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      by_category[meta.at(tasks[i].task_id).category].push_back(nc[i]);
+      by_family[meta.at(tasks[i].task_id).family].push_back(nc[i]);
+    }
+  }
+
+  Json j;
+  j["task"] = "code";
+  j["task_file"] = task_file.string();
+  j["source"] = source;
+  j["tasks"] = tasks.size();
+  j["samples_per_task"] = n_min;
+  if (!o.checkpoint.empty()) j["temperature"] = o.temperature;
+  for (int k : ks) j[key(k)] = mean_pass_at_k(nc, k);
+  auto group_json = [&](const std::map<std::string, std::vector<std::pair<int, int>>>& groups) {
+    Json g = Json::object();
+    for (const auto& [name, v] : groups) {
+      Json e{{"tasks", v.size()}};
+      for (int k : ks) e[key(k)] = mean_pass_at_k(v, k);
+      g[name] = e;
+    }
+    return g;
+  };
+  if (have_meta) {
+    j["by_category"] = group_json(by_category);
+    j["by_family"] = group_json(by_family);
+  }
+  j["status_counts"] = status_counts;
+  j["programs"] = programs.size();
+  j["generation_seconds"] = gen_s;
+  j["sandbox_seconds"] = sandbox_s;
+  j["workers"] = o.workers;
+  j["sandbox"] = sandbox_isolation().variant;
+
+  if (!o.out.empty()) {
+    std::string lines;
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      Json t;
+      t["task_id"] = tasks[i].task_id;
+      if (have_meta) {
+        t["family"] = meta.at(tasks[i].task_id).family;
+        t["category"] = meta.at(tasks[i].task_id).category;
+      }
+      t["n"] = nc[i].first;
+      t["c"] = nc[i].second;
+      for (int k : ks) t[key(k)] = pass_at_k(nc[i].first, nc[i].second, k);
+      Json samples = Json::array();
+      for (size_t p = 0; p < results.size(); ++p) {
+        if (origin[p].first != i) continue;
+        const SandboxResult& r = results[p];
+        Json s{{"completion", by_task[i][origin[p].second]}, {"status", to_string(r.status)}, {"wall_s", r.wall_s}};
+        if (r.status != SandboxStatus::ok) {
+          // the last line of stderr says why (AssertionError, SyntaxError, ...)
+          std::string err = r.stderr_text;
+          while (!err.empty() && err.back() == '\n') err.pop_back();
+          const size_t nl = err.rfind('\n');
+          s["error"] = nl == std::string::npos ? err : err.substr(nl + 1);
+        }
+        samples.push_back(s);
+      }
+      t["samples"] = samples;
+      lines += t.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    }
+    write_file_atomic(o.out, lines);
+  }
+
+  if (o.json) {
+    std::printf("%s\n", j.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
+    return 0;
+  }
+  std::printf("code benchmark: %zu tasks (%s), %d sample(s) each, from %s\n", tasks.size(), task_file.c_str(), n_min,
+              source.c_str());
+  for (int k : ks) std::printf("  %-8s %6.2f%%\n", key(k).c_str(), 100.0 * mean_pass_at_k(nc, k));
+  auto print_groups = [&](const char* title, const std::map<std::string, std::vector<std::pair<int, int>>>& groups) {
+    std::printf("%s:\n", title);
+    for (const auto& [name, v] : groups) {
+      std::printf("  %-22s %4zu tasks", name.c_str(), v.size());
+      for (int k : ks) std::printf("  %s %6.2f%%", key(k).c_str(), 100.0 * mean_pass_at_k(v, k));
+      std::printf("\n");
+    }
+  };
+  if (have_meta) {
+    print_groups("by category", by_category);
+    print_groups("by family", by_family);
+  }
+  std::printf("sandbox:");
+  for (const auto& [s, n] : status_counts) std::printf(" %s %lld", s.c_str(), static_cast<long long>(n));
+  std::printf("\nwall time: generation %.1f s, sandbox %.1f s (%zu programs, %d workers, isolation %s)\n", gen_s,
+              sandbox_s, programs.size(), o.workers, sandbox_isolation().variant.c_str());
+  if (!o.out.empty()) std::printf("per-task results written to %s\n", o.out.c_str());
+  return 0;
+}
+
+int bench_not_yet(const BenchOptions& o) {
+  throw Error("bench --task " + o.task, "not yet supported by bench", "use spikefm eval --task " + o.task);
+}
+
+int run_bench(const BenchOptions& o) {
+  static const std::map<std::string, std::function<int(const BenchOptions&)>> benches = {
+      {"code", bench_code},
+      {"fashion-vqa", bench_not_yet},
+      {"med-vqa", bench_not_yet},
+  };
+  auto it = benches.find(o.task);
+  if (it == benches.end()) throw Error("bench --task " + o.task, "unknown task", "use code, fashion-vqa or med-vqa");
+  return it->second(o);
+}
+
+}  // namespace
+
+Action add_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* c = app.add_subcommand("bench", "Run a benchmark end to end (code: sample, execute in the sandbox, pass@k)");
+  c->add_option("--task", o->task, "Benchmark: code (fashion-vqa, med-vqa: use spikefm eval for now)")
+      ->check(CLI::IsMember({"code", "fashion-vqa", "med-vqa"}))
+      ->capture_default_str();
+  c->add_option("--backend", o->backend, "Model backend: ann | qann | snn (code: ann)")
+      ->check(CLI::IsMember({"ann", "qann", "snn"}))
+      ->capture_default_str();
+  c->add_option("--checkpoint", o->checkpoint, "Model to sample (code: from spikefm train --task code)");
+  c->add_option("--tasks", o->tasks, "Task file (HumanEval JSONL; default: the shipped code_test.jsonl)");
+  c->add_option("--completions", o->completions, "Score these completions ({task_id, completion} JSONL) instead of a model");
+  c->add_option("--samples", o->samples, "Samples per task (n of pass@k)")->check(CLI::Range(1, 1000))->capture_default_str();
+  c->add_option("--temperature", o->temperature, "Sampling temperature (0 = greedy)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--max-new-tokens", o->max_new_tokens, "Longest completion in tokens")->check(CLI::Range(1, 4096))->capture_default_str();
+  c->add_option("--seed", o->seed, "Sampling seed")->capture_default_str();
+  c->add_option("--limit", o->limit, "Only the first N tasks (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--workers", o->workers, "Parallel sandbox runs")->check(CLI::Range(1, kSandboxMaxConcurrentRuns))->capture_default_str();
+  c->add_option("--timeout", o->timeout_s, "Wall-clock and CPU limit per program, seconds")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--threads", o->threads, "libtorch threads for sampling (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--meta", o->meta, "Task metadata for the breakdown (default: the shipped code_meta.jsonl)");
+  c->add_option("--out", o->out, "Per-task results, JSONL (written atomically)");
+  c->add_option("--completions-out", o->completions_out, "Write the sampled completions (HumanEval JSONL)");
+  c->add_flag("--json", o->json, "Print the summary as one JSON object on stdout (no progress)");
+  return [o] {
+    if (o->json) Progress::set_enabled(false);
+    return run_bench(*o);
+  };
+}
+
+}  // namespace spikefm::cli

@@ -1,0 +1,78 @@
+// `spikefm finetune` and `spikefm train/eval --task med-vqa` as a user runs them.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/test_tmp.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliResult {
+  int code = -1;
+  std::string out, err;
+};
+
+CliResult spikefm_run(const std::string& args, const spikefm::test::TempDir& dir) {
+  const fs::path err_file = dir / "stderr.txt";
+  std::string cmd = std::string(SPIKEFM_BIN) + " " + args + " 2>" + err_file.string();
+  CliResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = spikefm::test::slurp(err_file);
+  return r;
+}
+
+bool have_ct() {
+  return fs::exists("/usr/share/doc/invesalius-examples/examples/Cranium.inv3") || std::getenv("SPIKEFM_CT_PATH");
+}
+
+}  // namespace
+
+TEST(FinetuneCli, BadMethodOrRankIsAUserErrorWithTheFix) {
+  spikefm::test::TempDir d;
+  const std::string base = (d / "base.h5").string(), out = (d / "out.h5").string();
+  std::ofstream(base) << "not read: the options are checked first";
+  CliResult m = spikefm_run("finetune --checkpoint " + base + " --method partial --out " + out, d);
+  EXPECT_EQ(m.code, 1);
+  EXPECT_EQ(m.err.rfind("spikefm: error: --method partial: unknown fine-tuning method (use full or lora)", 0), 0u) << m.err;
+  CliResult r = spikefm_run("finetune --checkpoint " + base + " --method lora --rank 0 --out " + out, d);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("spikefm: error: LoRA: rank must be >= 1 (got 0)", 0), 0u) << r.err;
+  CliResult f = spikefm_run("finetune --checkpoint " + base + " --method full --rank 4 --out " + out, d);
+  EXPECT_EQ(f.code, 1);
+  EXPECT_NE(f.err.find("only apply to --method lora"), std::string::npos) << f.err;
+  CliResult a = spikefm_run("finetune --checkpoint " + base + " --method lora --alpha nan --out " + out, d);
+  EXPECT_NE(a.code, 0);
+  EXPECT_EQ(a.err.rfind("spikefm: error: ", 0), 0u) << a.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(FinetuneCli, MedVqaTrainThenEvalJsonHasAnEntryPerQuestionType) {
+  if (!have_ct()) GTEST_SKIP() << "Cranium.inv3 not installed";
+  spikefm::test::TempDir d;
+  const std::string ck = (d / "med.h5").string();
+  CliResult t = spikefm_run("train --task med-vqa --model small --limit 32 --batch 16 --epochs 1 --val-images 0 --out " + ck + " --json", d);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_EQ(nlohmann::json::parse(t.out)["steps"].get<int>(), 2);
+  CliResult e = spikefm_run("eval --checkpoint " + ck + " --task med-vqa --limit 60 --json", d);
+  ASSERT_EQ(e.code, 0) << e.err;
+  auto j = nlohmann::json::parse(e.out);
+  EXPECT_EQ(j["task"], "med-vqa");
+  EXPECT_EQ(j["n"].get<int>(), 60);
+  EXPECT_FALSE(j.contains("accuracy_by_question"));  // Fashion's key only
+  ASSERT_EQ(j["accuracy_by_type"].size(), 10u);
+  int n = 0;
+  for (const auto& [name, v] : j["accuracy_by_type"].items()) n += v["n"].get<int>();
+  EXPECT_EQ(n, 60);
+  EXPECT_EQ(j["zero_shot"], false);
+}
