@@ -7,7 +7,9 @@
 //         tests in the sandbox (datasets/sandbox.h) on --workers threads; pass@k (unbiased, Chen et al.
 //         2021) for k in {1, 10}, k <= n; a breakdown by test category and family when the tasks are in
 //         code_meta.jsonl; per-task results as JSONL (--out, atomic).
-// fashion-vqa and med-vqa are scored by `spikefm eval` for now.
+//   fashion-vqa, med-vqa  exact-match accuracy per question type on the test split with the ann backend
+//         (a --qann checkpoint is scored fake-quantized, as `spikefm eval` does); --out holds the summary
+//         as one JSON line. The snn backend lives in `spikefm simulate` for now.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +20,7 @@
 #include <set>
 
 #include "ann_ref/code_model.h"
+#include "ann_ref/evaluator.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -276,15 +279,56 @@ int bench_code(const BenchOptions& o) {
   return 0;
 }
 
-int bench_not_yet(const BenchOptions& o) {
-  throw Error("bench --task " + o.task, "not yet supported by bench", "use spikefm eval --task " + o.task);
+// fashion-vqa / med-vqa on the ANN (or fake-quantized QANN) checkpoint: exact-match accuracy per
+// question type on the test split, the same scorer as `spikefm eval`. The spiking backend runs in
+// `spikefm simulate` (spikes, SOPs, agreement with the QANN) and is not wired into bench yet.
+int bench_vqa(const BenchOptions& o) {
+  if (o.backend == "snn") {
+    throw Error("bench --task " + o.task + " --backend snn", "not wired into bench yet",
+                "convert the QANN (spikefm convert) and run spikefm simulate --snn FILE --task " + o.task);
+  }
+  if (!o.completions.empty() || !o.tasks.empty()) {
+    throw Error("bench --task " + o.task, "--completions and --tasks apply to --task code",
+                "pass --checkpoint M.h5 (a model trained on " + o.task + ")");
+  }
+  if (o.checkpoint.empty()) throw Error("bench --task " + o.task, "no model given", "pass --checkpoint M.h5");
+  EvalOptions e;
+  e.checkpoint = o.checkpoint;
+  e.task = o.task;
+  e.split = "test";
+  e.limit = o.limit;
+  e.progress = !o.json;
+  const EvalReport r = evaluate_vqa(e);
+  Json types = Json::object();
+  for (size_t t = 0; t < r.type_names.size(); ++t) {
+    types[r.type_names[t]] = {{"n", r.type_n[t]}, {"accuracy", r.type_accuracy[t]}};
+  }
+  const Json j{{"task", o.task},         {"backend", o.backend}, {"checkpoint", o.checkpoint.string()},
+               {"model", r.model},       {"split", r.split},     {"n", r.n},
+               {"correct", r.correct},   {"accuracy", r.accuracy}, {"accuracy_by_type", types},
+               {"zero_shot", r.zero_shot}, {"seconds", r.seconds}};
+  if (!o.out.empty()) write_file_atomic(o.out, j.dump() + "\n");
+  if (o.json) {
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("%s %s split, %s model (%s backend): exact-match accuracy %.2f%% (%lld/%lld) in %.1f s%s\n",
+              o.task.c_str(), r.split.c_str(), r.model.c_str(), o.backend.c_str(), 100 * r.accuracy,
+              static_cast<long long>(r.correct), static_cast<long long>(r.n), r.seconds,
+              r.zero_shot ? " (zero-shot: trained on another task)" : "");
+  for (size_t t = 0; t < r.type_names.size(); ++t) {
+    std::printf("  %-12s %6.2f%%  (%lld)\n", r.type_names[t].c_str(), 100 * r.type_accuracy[t],
+                static_cast<long long>(r.type_n[t]));
+  }
+  if (!o.out.empty()) std::printf("summary written to %s\n", o.out.c_str());
+  return 0;
 }
 
 int run_bench(const BenchOptions& o) {
   static const std::map<std::string, std::function<int(const BenchOptions&)>> benches = {
       {"code", bench_code},
-      {"fashion-vqa", bench_not_yet},
-      {"med-vqa", bench_not_yet},
+      {"fashion-vqa", bench_vqa},
+      {"med-vqa", bench_vqa},
   };
   auto it = benches.find(o.task);
   if (it == benches.end()) throw Error("bench --task " + o.task, "unknown task", "use code, fashion-vqa or med-vqa");
@@ -296,10 +340,10 @@ int run_bench(const BenchOptions& o) {
 Action add_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* c = app.add_subcommand("bench", "Run a benchmark end to end (code: sample, execute in the sandbox, pass@k)");
-  c->add_option("--task", o->task, "Benchmark: code (fashion-vqa, med-vqa: use spikefm eval for now)")
+  c->add_option("--task", o->task, "Benchmark: code (pass@k in the sandbox), fashion-vqa or med-vqa (accuracy per question type)")
       ->check(CLI::IsMember({"code", "fashion-vqa", "med-vqa"}))
       ->capture_default_str();
-  c->add_option("--backend", o->backend, "Model backend: ann | qann | snn (code: ann)")
+  c->add_option("--backend", o->backend, "Model backend: ann | qann | snn (code: ann; vqa: ann/qann, snn via spikefm simulate)")
       ->check(CLI::IsMember({"ann", "qann", "snn"}))
       ->capture_default_str();
   c->add_option("--checkpoint", o->checkpoint, "Model to sample (code: from spikefm train --task code)");
@@ -309,7 +353,7 @@ Action add_bench(CLI::App& app) {
   c->add_option("--temperature", o->temperature, "Sampling temperature (0 = greedy)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--max-new-tokens", o->max_new_tokens, "Longest completion in tokens")->check(CLI::Range(1, 4096))->capture_default_str();
   c->add_option("--seed", o->seed, "Sampling seed")->capture_default_str();
-  c->add_option("--limit", o->limit, "Only the first N tasks (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--limit", o->limit, "Only the first N tasks (code) or questions (vqa) (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--workers", o->workers, "Parallel sandbox runs")->check(CLI::Range(1, kSandboxMaxConcurrentRuns))->capture_default_str();
   c->add_option("--timeout", o->timeout_s, "Wall-clock and CPU limit per program, seconds")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--threads", o->threads, "libtorch threads for sampling (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();

@@ -140,7 +140,7 @@ TEST(BenchCode, BadInputsAreUserErrors) {
     EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\n" << r.err;
   };
   expect_user_error("--task code --tasks " + f.tasks.string(), "exactly one source");
-  expect_user_error("--task fashion-vqa --completions " + f.comps.string(), "not yet supported by bench");
+  expect_user_error("--task fashion-vqa --completions " + f.comps.string(), "apply to --task code");
   spikefm::test::spit(f.dir / "other.jsonl", completion("fx/9", "    return 0\n"));
   expect_user_error("--task code --tasks " + f.tasks.string() + " --completions " + (f.dir / "other.jsonl").string(), "fx/9");
   expect_user_error("--task code --checkpoint " + (f.dir / "missing.h5").string(), "missing.h5");

@@ -75,4 +75,21 @@ TEST(FinetuneCli, MedVqaTrainThenEvalJsonHasAnEntryPerQuestionType) {
   for (const auto& [name, v] : j["accuracy_by_type"].items()) n += v["n"].get<int>();
   EXPECT_EQ(n, 60);
   EXPECT_EQ(j["zero_shot"], false);
+
+  // bench replays the same benchmark on the ANN backend: same questions, same score as eval, and the
+  // summary it writes with --out is that JSON object
+  const std::string res = (d / "bench.json").string();
+  CliResult b = spikefm_run("bench --task med-vqa --backend ann --checkpoint " + ck + " --limit 60 --json --out " + res, d);
+  ASSERT_EQ(b.code, 0) << b.err;
+  auto bj = nlohmann::json::parse(b.out);
+  EXPECT_EQ(bj["n"].get<int>(), 60);
+  EXPECT_EQ(bj["correct"].get<int>(), j["correct"].get<int>());
+  EXPECT_EQ(bj["accuracy_by_type"], j["accuracy_by_type"]);
+  std::ifstream in(res);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(nlohmann::json::parse(line), bj);
+  CliResult s = spikefm_run("bench --task med-vqa --backend snn --checkpoint " + ck, d);
+  EXPECT_EQ(s.code, 1);
+  EXPECT_NE(s.err.find("spikefm simulate"), std::string::npos) << s.err;
 }
