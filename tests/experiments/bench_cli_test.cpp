@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tests/experiments/cli_run.h"
 #include "tests/test_tmp.h"
 
 namespace fs = std::filesystem;
@@ -15,23 +16,10 @@ using nlohmann::json;
 
 namespace {
 
-struct BenchRun {
-  int code = -1;
-  std::string out, err;
-};
+using BenchRun = spikefm::test::CliRun;
 
 BenchRun bench(const std::string& args, const spikefm::test::TempDir& dir) {
-  const fs::path err_file = dir / "bench_stderr.txt";
-  const std::string cmd = std::string(SPIKEFM_BIN) + " bench " + args + " 2>" + err_file.string();
-  BenchRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = spikefm::test::slurp(err_file);
-  return r;
+  return spikefm::test::run_cli("bench " + args, dir);
 }
 
 std::string task_line(const std::string& id, const std::string& name, const std::string& body,

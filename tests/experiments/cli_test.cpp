@@ -7,32 +7,15 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/experiments/cli_run.h"
 #include "tests/test_tmp.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
-
-// Runs `spikefm <args>`; stdout and stderr are captured separately.
-CliRun run_cli(const std::string& args, const spikefm::test::TempDir& dir) {
-  const fs::path err_file = dir / "stderr.txt";
-  std::string cmd = std::string(SPIKEFM_BIN) + " " + args + " 2>" + err_file.string();
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
-}
+using spikefm::test::CliRun;
+using spikefm::test::run_cli;
 
 bool have_data() { return fs::exists("/usr/share/datasets/fashion-mnist") || std::getenv("SPIKEFM_DATA_DIR"); }
 

@@ -7,30 +7,15 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/experiments/cli_run.h"
 #include "tests/test_tmp.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct CliResult {
-  int code = -1;
-  std::string out, err;
-};
-
-CliResult spikefm_run(const std::string& args, const spikefm::test::TempDir& dir) {
-  const fs::path err_file = dir / "stderr.txt";
-  std::string cmd = std::string(SPIKEFM_BIN) + " " + args + " 2>" + err_file.string();
-  CliResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = spikefm::test::slurp(err_file);
-  return r;
-}
+using CliResult = spikefm::test::CliRun;
+const auto spikefm_run = spikefm::test::run_cli;
 
 bool have_ct() {
   return fs::exists("/usr/share/doc/invesalius-examples/examples/Cranium.inv3") || std::getenv("SPIKEFM_CT_PATH");
