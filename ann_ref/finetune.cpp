@@ -110,19 +110,7 @@ FinetuneReport finetune_vqa(const FinetuneOptions& o) {
   }
   for (auto& p : model->parameters()) p.set_requires_grad(true);
   tr_rep.parameters = model->parameter_count();
-  if (t.val_images > 0) {
-    VqaScore vs = score_vqa(model, tok, *task, "val", samples_of_first_images(*task, "val", t.val_images), 256,
-                            t.progress ? "validate" : "");
-    tr_rep.val_accuracy = vs.accuracy();
-  }
-  TrainMeta meta;
-  meta.task = t.task;
-  meta.seed = static_cast<int64_t>(t.seed);
-  meta.steps = tr_rep.steps;
-  meta.samples = tr_rep.samples;
-  meta.seconds = tr_rep.seconds;
-  meta.val_accuracy = tr_rep.val_accuracy;
-  save_checkpoint(t.out, model, tok.vocab(), meta);
+  validate_and_save(model, *task, tok, t, tr_rep);
   rep.train = tr_rep;
   return rep;
 }

@@ -8,7 +8,9 @@
 #include <optional>
 #include <random>
 
+#include "ann_ref/checkpoint.h"
 #include "ann_ref/vqa_batch.h"
+#include "ann_ref/vqa_eval.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/progress.h"
@@ -26,6 +28,23 @@ int64_t samples_of_first_images(const VqaTask& task, const std::string& split, i
   int64_t s = 0;
   for (int64_t i = 0; i < n; ++i) s += static_cast<int64_t>(task.types_of(split, i).size());
   return s;
+}
+
+void validate_and_save(Mfm& model, const VqaTask& task, const WordTokenizer& tok, const TrainOptions& o,
+                       TrainReport& rep) {
+  if (o.val_images > 0) {
+    VqaScore vs = score_vqa(model, tok, task, "val", samples_of_first_images(task, "val", o.val_images), 256,
+                            o.progress ? "validate" : "");
+    rep.val_accuracy = vs.accuracy();
+  }
+  TrainMeta meta;
+  meta.task = o.task;
+  meta.seed = static_cast<int64_t>(o.seed);
+  meta.steps = rep.steps;
+  meta.samples = rep.samples;
+  meta.seconds = rep.seconds;
+  meta.val_accuracy = rep.val_accuracy;
+  save_checkpoint(o.out, model, tok.vocab(), meta);
 }
 
 TrainReport run_train_loop(Mfm& model, const VqaTask& task, const WordTokenizer& tok, const TrainOptions& o,

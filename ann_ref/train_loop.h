@@ -23,4 +23,9 @@ TrainReport run_train_loop(Mfm& model, const VqaTask& task, const WordTokenizer&
 // The samples of the first `images` images of a split (for "validate on N images").
 int64_t samples_of_first_images(const VqaTask& task, const std::string& split, int64_t images);
 
+// The end of every VQA training run: scores the first o.val_images validation images (when > 0) into
+// rep.val_accuracy, then writes the checkpoint to o.out with rep's counts as its /train metadata.
+void validate_and_save(Mfm& model, const VqaTask& task, const WordTokenizer& tok, const TrainOptions& o,
+                       TrainReport& rep);
+
 }  // namespace spikefm

@@ -135,19 +135,7 @@ TrainReport train_vqa(const TrainOptions& o) {
   rep.parameters = model->parameter_count();
   rep.trainable_parameters = rep.parameters;
 
-  if (o.val_images > 0) {
-    VqaScore vs = score_vqa(model, tok, *task, "val", samples_of_first_images(*task, "val", o.val_images), 256,
-                            o.progress ? "validate" : "");
-    rep.val_accuracy = vs.accuracy();
-  }
-  TrainMeta meta;
-  meta.task = o.task;
-  meta.seed = static_cast<int64_t>(o.seed);
-  meta.steps = rep.steps;
-  meta.samples = rep.samples;
-  meta.seconds = rep.seconds;
-  meta.val_accuracy = rep.val_accuracy;
-  save_checkpoint(o.out, model, tok.vocab(), meta);
+  validate_and_save(model, *task, tok, o, rep);
   return rep;
 }
 
