@@ -10,6 +10,7 @@
 
 #include "ann_ref/checkpoint.h"
 #include "ann_ref/code_model.h"
+#include "ann_ref/train_loop.h"
 #include "common/error.h"
 #include "common/h5_file.h"
 #include "common/log.h"
@@ -110,19 +111,7 @@ CodeTrainReport train_code(const CodeTrainOptions& o) {
   Mfm model(cfg);
   const double peak_lr = o.lr > 0 ? o.lr : (cfg.size_name == "large" ? 2e-3 : 3e-3);
 
-  std::vector<torch::Tensor> decay, no_decay;
-  for (auto& item : model->named_parameters()) {
-    const std::string& n = item.key();
-    const bool is_matrix = item.value().dim() == 2 && n.find("pos") == std::string::npos;
-    (is_matrix ? decay : no_decay).push_back(item.value());
-  }
-  torch::optim::AdamW opt({torch::optim::OptimizerParamGroup(
-                               decay, std::make_unique<torch::optim::AdamWOptions>(
-                                          torch::optim::AdamWOptions(peak_lr).weight_decay(o.weight_decay))),
-                           torch::optim::OptimizerParamGroup(
-                               no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                             torch::optim::AdamWOptions(peak_lr).weight_decay(0.0)))},
-                          torch::optim::AdamWOptions(peak_lr));
+  std::unique_ptr<torch::optim::AdamW> opt = make_adamw(model, peak_lr, o.weight_decay);
 
   const int64_t n = static_cast<int64_t>(seqs.size());
   const int64_t steps_per_epoch = (n + o.batch - 1) / o.batch;
@@ -167,11 +156,8 @@ CodeTrainReport train_code(const CodeTrainOptions& o) {
         rep.stopped_by_time = true;
         break;
       }
-      // LR: linear warm-up, then cosine to 5% over the budget (steps or time, whichever runs out first).
-      const double frac = std::max(static_cast<double>(rep.steps) / total_steps, elapsed / budget_s);
-      const double lr = peak_lr * (rep.steps < warmup ? static_cast<double>(rep.steps + 1) / warmup
-                                                     : 0.05 + 0.95 * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, frac))));
-      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      const double lr = scheduled_lr(peak_lr, rep.steps, warmup, total_steps, elapsed, budget_s);
+      for (auto& g : opt->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 
       const int64_t b0 = batch_order[s] * o.batch, b1 = std::min(n, b0 + o.batch), B = b1 - b0;
       int64_t T = 0;
@@ -198,10 +184,10 @@ CodeTrainReport train_code(const CodeTrainOptions& o) {
           logits.reshape({-1, cfg.vocab_size}), targets.reshape({-1}),
           torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));  // (B·T)
       torch::Tensor loss = (ce * weights.reshape({-1})).sum() / weights.sum();
-      opt.zero_grad();
+      opt->zero_grad();
       loss.backward();
       torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
-      opt.step();
+      opt->step();
 
       const double l = loss.item<double>();
       if (!std::isfinite(l)) {

@@ -70,16 +70,8 @@ FinetuneReport finetune_vqa(const FinetuneOptions& o) {
   TrainReport tr_rep;
   if (o.method == "full") {
     const double peak_lr = t.lr > 0 ? t.lr : (cfg.size_name == "large" ? 1e-3 : 2e-3);
-    std::vector<torch::Tensor> decay, no_decay;
-    for (auto& item : model->named_parameters()) {
-      const bool is_matrix = item.value().dim() == 2 && item.key().find("pos") == std::string::npos;
-      (is_matrix ? decay : no_decay).push_back(item.value());
-    }
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.push_back(group(decay, peak_lr, t.weight_decay));
-    groups.push_back(group(no_decay, peak_lr, 0.0));
-    torch::optim::AdamW opt(std::move(groups), torch::optim::AdamWOptions(peak_lr));
-    tr_rep = run_train_loop(model, *task, tok, t, peak_lr, opt, model->parameters());
+    std::unique_ptr<torch::optim::AdamW> opt = make_adamw(model, peak_lr, t.weight_decay);
+    tr_rep = run_train_loop(model, *task, tok, t, peak_lr, *opt, model->parameters());
     tr_rep.trainable_parameters = model->parameter_count();
   } else {
     const double peak_lr = t.lr > 0 ? t.lr : 2e-3;

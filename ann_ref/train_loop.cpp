@@ -30,6 +30,27 @@ int64_t samples_of_first_images(const VqaTask& task, const std::string& split, i
   return s;
 }
 
+std::unique_ptr<torch::optim::AdamW> make_adamw(Mfm& model, double peak_lr, double weight_decay) {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& item : model->named_parameters()) {
+    const bool is_matrix = item.value().dim() == 2 && item.key().find("pos") == std::string::npos;
+    (is_matrix ? decay : no_decay).push_back(item.value());
+  }
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                 torch::optim::AdamWOptions(peak_lr).weight_decay(weight_decay)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(peak_lr).weight_decay(0.0)));
+  return std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(peak_lr));
+}
+
+double scheduled_lr(double peak_lr, int64_t step, int64_t warmup, int64_t total_steps, double elapsed_s,
+                    double budget_s) {
+  if (step < warmup) return peak_lr * static_cast<double>(step + 1) / warmup;
+  const double frac = std::max(static_cast<double>(step) / total_steps, elapsed_s / budget_s);
+  return peak_lr * (0.05 + 0.95 * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, frac))));
+}
+
 void validate_and_save(Mfm& model, const VqaTask& task, const WordTokenizer& tok, const TrainOptions& o,
                        TrainReport& rep) {
   if (o.val_images > 0) {
@@ -89,10 +110,7 @@ TrainReport run_train_loop(Mfm& model, const VqaTask& task, const WordTokenizer&
         rep.stopped_by_time = true;
         break;
       }
-      // LR: linear warm-up, then cosine to 5% over the budget (steps or time, whichever runs out first).
-      const double frac = std::max(static_cast<double>(rep.steps) / total_steps, elapsed / budget_s);
-      double lr = peak_lr * (rep.steps < warmup ? static_cast<double>(rep.steps + 1) / warmup
-                                             : 0.05 + 0.95 * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, frac))));
+      const double lr = scheduled_lr(peak_lr, rep.steps, warmup, total_steps, elapsed, budget_s);
       for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 
       std::vector<int64_t> idx(order.begin() + s * o.batch_images,

@@ -5,6 +5,7 @@
 // Internal to ann_ref (libtorch).
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "ann_ref/mfm.h"
@@ -19,6 +20,15 @@ namespace spikefm {
 // TrainReport field except parameters and val_accuracy.
 TrainReport run_train_loop(Mfm& model, const VqaTask& task, const WordTokenizer& tok, const TrainOptions& o,
                            double peak_lr, torch::optim::Optimizer& opt, const std::vector<torch::Tensor>& clip);
+
+// AdamW over every parameter of `model` at `peak_lr`: weight decay on the 2-D weight matrices, none on
+// LayerNorms, biases, positions and clip values.
+std::unique_ptr<torch::optim::AdamW> make_adamw(Mfm& model, double peak_lr, double weight_decay);
+
+// The LR of step `step`: linear warm-up over `warmup` steps, then cosine from peak_lr to 5% of it
+// over the step or wall-clock budget, whichever runs out first.
+double scheduled_lr(double peak_lr, int64_t step, int64_t warmup, int64_t total_steps, double elapsed_s,
+                    double budget_s);
 
 // The samples of the first `images` images of a split (for "validate on N images").
 int64_t samples_of_first_images(const VqaTask& task, const std::string& split, int64_t images);

@@ -116,22 +116,9 @@ TrainReport train_vqa(const TrainOptions& o) {
               std::to_string(idx.size()) + " images");
   }
 
-  // No weight decay on LayerNorm, biases, positions and clip values.
-  std::vector<torch::Tensor> decay, no_decay;
-  for (auto& item : model->named_parameters()) {
-    const std::string& n = item.key();
-    bool is_matrix = item.value().dim() == 2 && n.find("pos") == std::string::npos;
-    (is_matrix ? decay : no_decay).push_back(item.value());
-  }
-  torch::optim::AdamW opt({torch::optim::OptimizerParamGroup(
-                               decay, std::make_unique<torch::optim::AdamWOptions>(
-                                          torch::optim::AdamWOptions(peak_lr).weight_decay(o.weight_decay))),
-                           torch::optim::OptimizerParamGroup(
-                               no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                             torch::optim::AdamWOptions(peak_lr).weight_decay(0.0)))},
-                          torch::optim::AdamWOptions(peak_lr));
+  std::unique_ptr<torch::optim::AdamW> opt = make_adamw(model, peak_lr, o.weight_decay);
 
-  TrainReport rep = run_train_loop(model, *task, tok, o, peak_lr, opt, model->parameters());
+  TrainReport rep = run_train_loop(model, *task, tok, o, peak_lr, *opt, model->parameters());
   rep.parameters = model->parameter_count();
   rep.trainable_parameters = rep.parameters;
 
