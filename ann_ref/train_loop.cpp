@@ -68,6 +68,17 @@ void validate_and_save(Mfm& model, const VqaTask& task, const WordTokenizer& tok
   save_checkpoint(o.out, model, tok.vocab(), meta);
 }
 
+namespace {
+
+std::string augmentation_note(const VqaTask& task, const TrainOptions& o) {
+  std::string note;
+  if (o.augment_shift > 0) note += ", shifts up to " + std::to_string(o.augment_shift) + " px";
+  if (o.augment_flip) note += task.mirror_invariant() ? ", random mirroring" : ", no mirroring (answers depend on side)";
+  return note;
+}
+
+}  // namespace
+
 TrainReport run_train_loop(Mfm& model, const VqaTask& task, const WordTokenizer& tok, const TrainOptions& o,
                            double peak_lr, torch::optim::Optimizer& opt, const std::vector<torch::Tensor>& clip) {
   const MfmConfig& cfg = model->config();
@@ -89,7 +100,7 @@ TrainReport run_train_loop(Mfm& model, const VqaTask& task, const WordTokenizer&
   log::info("training " + cfg.size_name + " MFM on " + task.name() + " (" + std::to_string(cfg.num_patches()) +
             " image tokens, L=" + std::to_string(cfg.act_levels) + ") on " + std::to_string(n_images) + " images (" +
             std::to_string(rows_per_epoch) + " questions per epoch), up to " + std::to_string(o.epochs) +
-            " epochs / " + std::to_string(o.minutes).substr(0, 5) + " min");
+            " epochs / " + std::to_string(o.minutes).substr(0, 5) + " min" + augmentation_note(task, o));
 
   std::mt19937_64 rng(o.seed);
   std::vector<int64_t> order(n_images);
@@ -129,7 +140,9 @@ TrainReport run_train_loop(Mfm& model, const VqaTask& task, const WordTokenizer&
       // The image prefix runs through the decoder once per image; its keys/values are shared by
       // the image's question rows (same math as the full sequence: the prefix never sees text).
       KVCache cache;
-      model->prime(model->image_prefix(image_batch(train, idx)), cache);  // (B, H, P, d) per layer
+      torch::Tensor images = image_batch(train, idx);
+      augment_images(images, rng, o.augment_shift, o.augment_flip && task.mirror_invariant());
+      model->prime(model->image_prefix(images), cache);  // (B, H, P, d) per layer
       torch::Tensor rows = torch::tensor(row_image, torch::kInt64);
       for (auto& k : cache.k) k = k.index_select(0, rows);  // (rows, H, P, d)
       for (auto& v : cache.v) v = v.index_select(0, rows);

@@ -21,6 +21,8 @@ struct TrainOptions {
   int act_levels = -1;                // -1: preset default (8); 0: plain clipped ReLU
   std::filesystem::path init;         // start from this checkpoint (its config; --model is ignored)
   bool qann = false;                  // add the QANN quantizers and int8 weights (qcfs.h, mfm.h)
+  int augment_shift = 0;              // training images move by up to this many pixels (0: off)
+  bool augment_flip = false;          // and are mirrored at random where the task allows it
   int64_t limit_images = 0;           // 0: all training images
   int64_t val_images = 2000;          // validation images scored at the end (0: skip)
   int threads = 0;                    // 0: libtorch default (all cores)

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,12 @@ inline constexpr int64_t kIgnoreTarget = -100;
 
 // images: selected images of `set` as (B, S, S) float in [0, 1].
 torch::Tensor image_batch(const ImageSet& set, const std::vector<int64_t>& indices);
+
+// Training-time augmentation of an image batch (B, S, S), in place: each image is moved by a random
+// whole-pixel offset in [-max_shift, max_shift] along each axis (uncovered pixels become 0, the
+// background of every task) and, when `flip`, mirrored left-right with probability 1/2. Draws from
+// `rng` only; max_shift = 0 and flip = false leave the batch untouched.
+void augment_images(torch::Tensor& images, std::mt19937_64& rng, int max_shift, bool flip);
 
 std::vector<int> prompt_tokens(const WordTokenizer& tok, const std::string& question);
 

@@ -43,6 +43,7 @@ class FashionTask : public VqaTask {
       c.stride = 7;
     }
   }
+  bool mirror_invariant() const override { return true; }
   uint64_t data_seed() const override { return data_->seed(); }
 
  private:
@@ -81,6 +82,7 @@ class MedTask : public VqaTask {
     c.patch = 8;
     c.stride = 8;  // 6 x 6 = 36 image tokens at 48 px (see vqa_task.h)
   }
+  bool mirror_invariant() const override { return false; }
   uint64_t data_seed() const override { return data_.options().seed; }
 
  private:

@@ -55,6 +55,9 @@ class VqaTask {
   int num_types() const { return static_cast<int>(type_names().size()); }
   // Sets the image geometry of a model config to the task's (see the table above).
   virtual void adapt_config(MfmConfig& c) const = 0;
+  // Whether a left-right mirror image keeps every answer (Fashion: yes; Med-VQA: no, it asks which
+  // side a finding is on). Training augmentation flips only such tasks.
+  virtual bool mirror_invariant() const = 0;
   // The seed the data was built with (stored as the checkpoint's train seed only for Fashion).
   virtual uint64_t data_seed() const = 0;
 };

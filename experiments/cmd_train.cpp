@@ -30,6 +30,8 @@ Action add_train(CLI::App& app) {
   c->add_option("--levels", o->act_levels, "Activation quantization levels L (0 = plain clipped ReLU; -1 = preset default 8)")->check(CLI::Range(-1, 255))->capture_default_str();
   c->add_option("--init", o->init, "Start from this checkpoint (keeps its size; e.g. to fine-tune it into a QANN)")->check(CLI::ExistingFile);
   c->add_flag("--qann", o->qann, "Quantization-aware training of the QANN: L-level quantizers at every linear/product input and int8 weights (what `spikefm convert` needs)");
+  c->add_option("--augment-shift", o->augment_shift, "Augment training images: random shifts of up to N pixels (0 = off)")->check(CLI::Range(0, 8))->capture_default_str();
+  c->add_flag("--augment-flip", o->augment_flip, "Augment training images: random left-right mirroring (only where no answer depends on the side)");
   c->add_option("--limit", o->limit_images, "Use only the first N training images (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--val-images", o->val_images, "Validation images scored after training (0 = skip)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--data-dir", o->data_dir, "Fashion-MNIST IDX files (default: $SPIKEFM_DATA_DIR or /usr/share/datasets/fashion-mnist)");
