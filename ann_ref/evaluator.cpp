@@ -47,7 +47,8 @@ EvalReport evaluate_vqa(const EvalOptions& o) {
     r.zero_shot = true;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  VqaScore s = score_vqa(ck.model, tok, *task, o.split, o.limit, o.batch_images, o.progress ? "eval" : "");
+  VqaScore s = score_vqa(ck.model, tok, *task, o.split, o.limit, o.batch_images, o.progress ? "eval" : "",
+                         o.keep_questions ? &r.questions : nullptr);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.task = o.task;
   r.split = o.split;

@@ -9,6 +9,16 @@
 
 namespace spikefm {
 
+// One scored question (per-question results of `spikefm bench --out`).
+struct QuestionResult {
+  int64_t image = 0;        // index into the split
+  std::string type;         // question type name
+  std::string question;     // the canonical question asked
+  std::string answer;       // ground truth
+  std::string prediction;   // the model's greedy answer
+  bool correct() const { return prediction == answer; }
+};
+
 struct EvalOptions {
   std::filesystem::path checkpoint;
   std::string task = "fashion-vqa";  // fashion-vqa | med-vqa
@@ -16,6 +26,7 @@ struct EvalOptions {
   std::filesystem::path data_dir;   // Fashion-MNIST; empty: default_fashion_mnist_dir()
   int64_t limit = 0;                // first N (image, question) samples; 0 = all
   int batch_images = 256;
+  bool keep_questions = false;      // fill EvalReport::questions
   bool progress = true;
 };
 
@@ -32,6 +43,7 @@ struct EvalReport {
   int64_t parameters = 0;
   bool zero_shot = false;                    // the checkpoint was adapted to the task untrained (evaluate_vqa)
   double seconds = 0;                        // evaluation only (checkpoint and data loading excluded)
+  std::vector<QuestionResult> questions;     // every scored question, when EvalOptions::keep_questions
 };
 
 // Scores a checkpoint on opts.task; Med-VQA is always the benchmark at its default seed 0. A

@@ -41,7 +41,7 @@ std::vector<std::vector<int>> greedy_answers(Mfm& model, KVCache& primed, const 
 }
 
 VqaScore score_vqa(Mfm& model, const WordTokenizer& tok, const VqaTask& task, const std::string& split, int64_t limit,
-                   int batch_images, const std::string& progress_label) {
+                   int batch_images, const std::string& progress_label, std::vector<QuestionResult>* questions) {
   torch::NoGradGuard no_grad;
   model->eval();
   const ImageSet& set = task.images(split);
@@ -80,7 +80,9 @@ VqaScore score_vqa(Mfm& model, const WordTokenizer& tok, const VqaTask& task, co
       auto answers = greedy_answers(model, sub, prompts[q], 6);
       for (size_t j = 0; j < rows[q].size(); ++j) {
         const int64_t i = i0 + rows[q][j];
-        const bool ok = tok.decode(answers[j]) == task.answer(split, i, q);
+        const std::string got = tok.decode(answers[j]), want = task.answer(split, i, q);
+        const bool ok = got == want;
+        if (questions) questions->push_back({i, task.type_names()[q], task.paraphrases(q)[0], want, got});
         score.n++;
         score.n_type[q]++;
         score.correct += ok;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "ann_ref/evaluator.h"
 #include "ann_ref/mfm.h"
 #include "ann_ref/vqa_task.h"
 #include "datasets/fashion_vqa.h"
@@ -20,9 +21,11 @@ struct VqaScore {
 
 // Scores the first `limit` samples of `split` (0 = all) in the task's image-major order
 // (VqaTask::samples), each asked with its canonical question. Shows progress when `progress_label`
-// is non-empty.
+// is non-empty. With `questions`, appends every scored question (in scoring order: per batch of
+// images, by type).
 VqaScore score_vqa(Mfm& model, const WordTokenizer& tok, const VqaTask& task, const std::string& split, int64_t limit,
-                   int batch_images, const std::string& progress_label);
+                   int batch_images, const std::string& progress_label,
+                   std::vector<QuestionResult>* questions = nullptr);
 
 // Fashion-VQA: image i, question type q is sample 4i + q. Same as score_vqa on fashion_vqa_task(data).
 VqaScore score_fashion_vqa(Mfm& model, const WordTokenizer& tok, const FashionVqa& data, const std::string& split,

@@ -136,6 +136,10 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
   for (int q = 0; q < kQuestionTypes; ++q) prompts[q] = prompt_tokens(tok, fashion_vqa_questions(static_cast<QuestionType>(q))[0]);
 
   int64_t correct = 0, qann_correct = 0, agree = 0;
+  for (int q = 0; q < kQuestionTypes; ++q) rep.type_names.push_back(question_type_name(static_cast<QuestionType>(q)));
+  rep.type_n.assign(kQuestionTypes, 0);
+  rep.type_correct.assign(kQuestionTypes, 0);
+  rep.type_qann_correct.assign(kQuestionTypes, 0);
   std::optional<Progress> progress;
   if (o.progress) progress.emplace("simulate", total, "questions");
   torch::NoGradGuard ng;
@@ -207,6 +211,12 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
         correct += got == want;
         qann_correct += qgot == want;
         agree += got == qgot;
+        rep.type_n[q]++;
+        rep.type_correct[q] += got == want;
+        rep.type_qann_correct[q] += qgot == want;
+        if (o.keep_questions) {
+          rep.questions.push_back({i, rep.type_names[q], fashion_vqa_questions(static_cast<QuestionType>(q))[0], want, got});
+        }
         rep.n++;
       }
     }

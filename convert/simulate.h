@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ann_ref/evaluator.h"  // QuestionResult
 #include "snn/layer_stats.h"
 
 namespace spikefm {
@@ -23,6 +24,7 @@ struct SimulateOptions {
   int max_new_tokens = 6;
   std::filesystem::path trace;  // optional HDF5 trace: per-layer, per-timestep counts of every run
   int64_t trace_samples = 8;    // of the first N samples
+  bool keep_questions = false;  // fill SimulateReport::questions (the SNN's answers)
   bool progress = true;
 };
 
@@ -59,6 +61,10 @@ struct SimulateReport {
   double snn_seconds = 0, qann_seconds = 0;  // wall time of generation on the same samples
   std::vector<LayerActivity> layers;
   std::vector<GraphTotals> totals;  // encoder, decoder
+  // per question type of the task: name, samples, SNN and QANN correct answers
+  std::vector<std::string> type_names;
+  std::vector<int64_t> type_n, type_correct, type_qann_correct;
+  std::vector<QuestionResult> questions;  // every question with the SNN's answer, when keep_questions
 };
 
 SimulateReport simulate_fashion_vqa(const SimulateOptions& opts);

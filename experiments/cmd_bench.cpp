@@ -7,11 +7,13 @@
 //         tests in the sandbox (datasets/sandbox.h) on --workers threads; pass@k (unbiased, Chen et al.
 //         2021) for k in {1, 10}, k <= n; a breakdown by test category and family when the tasks are in
 //         code_meta.jsonl; per-task results as JSONL (--out, atomic).
-//   fashion-vqa, med-vqa  exact-match accuracy per question type on the test split with the ann backend
-//         (a --qann checkpoint is scored fake-quantized, as `spikefm eval` does); --out holds the summary
-//         as one JSON line. The snn backend lives in `spikefm simulate` for now.
+//   fashion-vqa, med-vqa  exact-match accuracy per question type on the test split: ann/qann score the
+//         checkpoint (a --qann checkpoint fake-quantized, as `spikefm eval` does); snn (fashion-vqa) runs
+//         a converted model (.snn.h5) in the event-driven engine beside its QANN and adds spikes/SOPs;
+//         per-question results as JSONL (--out, atomic).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -26,6 +28,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/progress.h"
+#include "convert/simulate.h"
 #include "datasets/code_meta.h"
 #include "datasets/code_tasks.h"
 #include "datasets/sandbox.h"
@@ -279,48 +282,112 @@ int bench_code(const BenchOptions& o) {
   return 0;
 }
 
-// fashion-vqa / med-vqa on the ANN (or fake-quantized QANN) checkpoint: exact-match accuracy per
-// question type on the test split, the same scorer as `spikefm eval`. The spiking backend runs in
-// `spikefm simulate` (spikes, SOPs, agreement with the QANN) and is not wired into bench yet.
-int bench_vqa(const BenchOptions& o) {
-  if (o.backend == "snn") {
-    throw Error("bench --task " + o.task + " --backend snn", "not wired into bench yet",
-                "convert the QANN (spikefm convert) and run spikefm simulate --snn FILE --task " + o.task);
+// Per-question results of a VQA bench as JSONL, written atomically.
+void write_questions(const std::filesystem::path& path, const std::vector<QuestionResult>& qs) {
+  std::string lines;
+  for (const QuestionResult& q : qs) {
+    lines += Json{{"image", q.image}, {"type", q.type}, {"question", q.question}, {"answer", q.answer},
+                  {"prediction", q.prediction}, {"correct", q.correct()}}.dump() + "\n";
   }
+  write_file_atomic(path, lines);
+}
+
+// fashion-vqa / med-vqa: exact-match accuracy per question type on the test split. ann/qann score
+// the checkpoint with the scorer of `spikefm eval` (a --qann checkpoint fake-quantized); snn runs a
+// converted model (`spikefm convert` output) through the event-driven engine as `spikefm simulate`
+// does, beside the QANN it came from on the same questions, and adds spikes and SOPs per question.
+int bench_vqa(const BenchOptions& o) {
   if (!o.completions.empty() || !o.tasks.empty()) {
     throw Error("bench --task " + o.task, "--completions and --tasks apply to --task code",
                 "pass --checkpoint M.h5 (a model trained on " + o.task + ")");
   }
   if (o.checkpoint.empty()) throw Error("bench --task " + o.task, "no model given", "pass --checkpoint M.h5");
-  EvalOptions e;
-  e.checkpoint = o.checkpoint;
-  e.task = o.task;
-  e.split = "test";
-  e.limit = o.limit;
-  e.progress = !o.json;
-  const EvalReport r = evaluate_vqa(e);
-  Json types = Json::object();
-  for (size_t t = 0; t < r.type_names.size(); ++t) {
-    types[r.type_names[t]] = {{"n", r.type_n[t]}, {"accuracy", r.type_accuracy[t]}};
+  Json j{{"task", o.task}, {"backend", o.backend}, {"checkpoint", o.checkpoint.string()}};
+  std::vector<std::string> type_names;
+  std::vector<int64_t> type_n;
+  std::vector<double> type_accuracy;
+  std::vector<QuestionResult> questions;
+  std::string headline;
+  if (o.backend == "snn") {
+    if (o.task != "fashion-vqa") {
+      throw Error("bench --task " + o.task + " --backend snn", "the spiking backend runs fashion-vqa for now",
+                  "score the " + o.task + " model with --backend ann or qann");
+    }
+    SimulateOptions so;
+    so.snn = o.checkpoint;
+    so.task = o.task;
+    so.limit = o.limit;
+    so.keep_questions = !o.out.empty();
+    so.progress = !o.json;
+    SimulateReport r = simulate_fashion_vqa(so);
+    type_names = r.type_names;
+    type_n = r.type_n;
+    for (size_t t = 0; t < r.type_n.size(); ++t) {
+      type_accuracy.push_back(r.type_n[t] ? static_cast<double>(r.type_correct[t]) / r.type_n[t] : 0.0);
+    }
+    questions = std::move(r.questions);
+    j["split"] = r.split;
+    j["neuron"] = r.neuron;
+    j["timesteps"] = r.timesteps;
+    j["n"] = r.n;
+    j["correct"] = static_cast<int64_t>(std::llround(r.accuracy * r.n));
+    j["accuracy"] = r.accuracy;
+    j["qann_accuracy"] = r.qann_accuracy;
+    j["agreement"] = r.agreement;
+    j["spikes_per_question"] = r.spikes;
+    j["sops_per_question"] = r.sops;
+    j["dense_macs_per_question"] = r.dense_macs;
+    j["seconds"] = r.snn_seconds;
+    j["qann_seconds"] = r.qann_seconds;
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "%s %s split, SNN (%s neurons, T = %d; snn backend): exact-match accuracy %.2f%% (%lld), QANN %.2f%%, "
+                  "answers agree on %.2f%%\nper question: %.0f spikes, %.0f SOPs, %.0f dense-unit MACs; wall time SNN %.1f s, "
+                  "QANN %.1f s\n",
+                  o.task.c_str(), r.split.c_str(), r.neuron.c_str(), r.timesteps, 100 * r.accuracy,
+                  static_cast<long long>(r.n), 100 * r.qann_accuracy, 100 * r.agreement, r.spikes, r.sops, r.dense_macs,
+                  r.snn_seconds, r.qann_seconds);
+    headline = buf;
+  } else {
+    EvalOptions e;
+    e.checkpoint = o.checkpoint;
+    e.task = o.task;
+    e.split = "test";
+    e.limit = o.limit;
+    e.keep_questions = !o.out.empty();
+    e.progress = !o.json;
+    EvalReport r = evaluate_vqa(e);
+    type_names = r.type_names;
+    type_n = r.type_n;
+    type_accuracy = r.type_accuracy;
+    questions = std::move(r.questions);
+    j["model"] = r.model;
+    j["split"] = r.split;
+    j["n"] = r.n;
+    j["correct"] = r.correct;
+    j["accuracy"] = r.accuracy;
+    j["zero_shot"] = r.zero_shot;
+    j["seconds"] = r.seconds;
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "%s %s split, %s model (%s backend): exact-match accuracy %.2f%% (%lld/%lld) in %.1f s%s\n",
+                  o.task.c_str(), r.split.c_str(), r.model.c_str(), o.backend.c_str(), 100 * r.accuracy,
+                  static_cast<long long>(r.correct), static_cast<long long>(r.n), r.seconds,
+                  r.zero_shot ? " (zero-shot: trained on another task)" : "");
+    headline = buf;
   }
-  const Json j{{"task", o.task},         {"backend", o.backend}, {"checkpoint", o.checkpoint.string()},
-               {"model", r.model},       {"split", r.split},     {"n", r.n},
-               {"correct", r.correct},   {"accuracy", r.accuracy}, {"accuracy_by_type", types},
-               {"zero_shot", r.zero_shot}, {"seconds", r.seconds}};
-  if (!o.out.empty()) write_file_atomic(o.out, j.dump() + "\n");
+  Json types = Json::object();
+  for (size_t t = 0; t < type_names.size(); ++t) types[type_names[t]] = {{"n", type_n[t]}, {"accuracy", type_accuracy[t]}};
+  j["accuracy_by_type"] = types;
+  if (!o.out.empty()) write_questions(o.out, questions);
   if (o.json) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("%s %s split, %s model (%s backend): exact-match accuracy %.2f%% (%lld/%lld) in %.1f s%s\n",
-              o.task.c_str(), r.split.c_str(), r.model.c_str(), o.backend.c_str(), 100 * r.accuracy,
-              static_cast<long long>(r.correct), static_cast<long long>(r.n), r.seconds,
-              r.zero_shot ? " (zero-shot: trained on another task)" : "");
-  for (size_t t = 0; t < r.type_names.size(); ++t) {
-    std::printf("  %-12s %6.2f%%  (%lld)\n", r.type_names[t].c_str(), 100 * r.type_accuracy[t],
-                static_cast<long long>(r.type_n[t]));
+  std::printf("%s", headline.c_str());
+  for (size_t t = 0; t < type_names.size(); ++t) {
+    std::printf("  %-12s %6.2f%%  (%lld)\n", type_names[t].c_str(), 100 * type_accuracy[t], static_cast<long long>(type_n[t]));
   }
-  if (!o.out.empty()) std::printf("summary written to %s\n", o.out.c_str());
+  if (!o.out.empty()) std::printf("per-question results (%zu lines) written to %s\n", questions.size(), o.out.c_str());
   return 0;
 }
 
@@ -343,7 +410,7 @@ Action add_bench(CLI::App& app) {
   c->add_option("--task", o->task, "Benchmark: code (pass@k in the sandbox), fashion-vqa or med-vqa (accuracy per question type)")
       ->check(CLI::IsMember({"code", "fashion-vqa", "med-vqa"}))
       ->capture_default_str();
-  c->add_option("--backend", o->backend, "Model backend: ann | qann | snn (code: ann; vqa: ann/qann, snn via spikefm simulate)")
+  c->add_option("--backend", o->backend, "Model backend: ann | qann | snn (code: ann; snn: fashion-vqa, --checkpoint is the .snn.h5 of spikefm convert)")
       ->check(CLI::IsMember({"ann", "qann", "snn"}))
       ->capture_default_str();
   c->add_option("--checkpoint", o->checkpoint, "Model to sample (code: from spikefm train --task code)");
@@ -358,7 +425,7 @@ Action add_bench(CLI::App& app) {
   c->add_option("--timeout", o->timeout_s, "Wall-clock and CPU limit per program, seconds")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--threads", o->threads, "libtorch threads for sampling (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--meta", o->meta, "Task metadata for the breakdown (default: the shipped code_meta.jsonl)");
-  c->add_option("--out", o->out, "Per-task results, JSONL (written atomically)");
+  c->add_option("--out", o->out, "Per-task (code) or per-question (vqa) results, JSONL (written atomically)");
   c->add_option("--completions-out", o->completions_out, "Write the sampled completions (HumanEval JSONL)");
   c->add_flag("--json", o->json, "Print the summary as one JSON object on stdout (no progress)");
   return [o] {

@@ -96,6 +96,37 @@ TEST(Cli, TrainThenEvalJsonParsesAndGenerateAnswers) {
   EXPECT_EQ(low.code, 1);
   EXPECT_NE(low.err.find("minimum"), std::string::npos) << low.err;
 
+  // memory-hierarchy budget: cmos45 cores with their synapse SRAM cut to 6000 B. Every capped layer's
+  // channel storage is within its cap, the cut binds (some layer gives up int8) and the patch
+  // embedding (dense unit) has no cap; an SRAM no width fits is refused naming the layer.
+  CliRun h = run_cli("compress --checkpoint " + ck + " --hw cmos45 --hw-sram 6000 --calib-images 8 --limit 8 --json", d);
+  ASSERT_EQ(h.code, 0) << h.err;
+  auto hj = nlohmann::json::parse(h.out);
+  EXPECT_TRUE(hj["budget_bits"].is_null());
+  EXPECT_EQ(hj["hw"]["synapse_sram_bytes"].get<int64_t>(), 6000);
+  int below8 = 0, capped = 0;
+  for (const auto& l : hj["layers"]) {
+    below8 += l["bits"].get<int>() < 8;
+    if (l["name"] == "patch_embed") {
+      EXPECT_FALSE(l.contains("hw"));
+      continue;
+    }
+    ASSERT_TRUE(l.contains("hw")) << l["name"];
+    ++capped;
+    const auto& x = l["hw"];
+    EXPECT_LE(x["bytes_per_channel"].get<int64_t>(), x["cap_bytes_per_channel"].get<int64_t>()) << l["name"];
+    EXPECT_LE(x["channels_per_core"].get<int64_t>() * x["bytes_per_channel"].get<int64_t>(), 6000) << l["name"];
+    EXPECT_LE(x["channels_per_core"].get<int64_t>() * l["token_rows"].get<int64_t>(), 1024) << l["name"];
+  }
+  EXPECT_GT(capped, 4);
+  EXPECT_GT(below8, 0);
+  CliRun tiny_sram = run_cli("compress --checkpoint " + ck + " --hw cmos45 --hw-sram 100 --calib-images 8 --limit 8", d);
+  EXPECT_EQ(tiny_sram.code, 1);
+  EXPECT_NE(tiny_sram.err.find("synapse SRAM"), std::string::npos) << tiny_sram.err;
+  CliRun no_hw = run_cli("compress --checkpoint " + ck + " --hw-sram 6000 --calib-images 8 --limit 8", d);
+  EXPECT_EQ(no_hw.code, 1);
+  EXPECT_NE(no_hw.err.find("--hw"), std::string::npos) << no_hw.err;
+
   // prune: parameters drop as reported, the file reloads with the ordinary loader and evaluates to
   // the accuracy prune reported (no recovery, so that is the pruned model's own accuracy).
   const std::string p = (d / "tiny.p.h5").string();
@@ -148,6 +179,32 @@ TEST(Cli, QannConvertSimulateAgreesExactlyUntilQuiet) {
   EXPECT_EQ(j["max_abs_dlogit"].get<double>(), 0.0);  // bit for bit
   EXPECT_GT(j["sops_per_sample"].get<double>(), 0.0);
   EXPECT_EQ(j["unsettled_runs"].get<int>(), 0);
+  // bench on the snn backend: the same engine at the file's T, so the same answers and counts as
+  // simulate at that T; one JSONL line per question whose correct flags add up to the accuracy
+  CliRun sim_t = run_cli("simulate --snn " + s + " --limit 12 --json", d);
+  ASSERT_EQ(sim_t.code, 0) << sim_t.err;
+  auto st = nlohmann::json::parse(sim_t.out);
+  const std::string qs = (d / "q.jsonl").string();
+  CliRun b = run_cli("bench --task fashion-vqa --backend snn --checkpoint " + s + " --limit 12 --json --out " + qs, d);
+  ASSERT_EQ(b.code, 0) << b.err;
+  auto bj = nlohmann::json::parse(b.out);
+  EXPECT_EQ(bj["n"].get<int>(), 12);
+  EXPECT_EQ(bj["accuracy"].get<double>(), st["accuracy"].get<double>());
+  EXPECT_EQ(bj["agreement"].get<double>(), st["agreement"].get<double>());
+  EXPECT_DOUBLE_EQ(bj["sops_per_question"].get<double>(), st["sops_per_sample"].get<double>());
+  int type_total = 0;
+  for (const auto& [name, v] : bj["accuracy_by_type"].items()) type_total += v["n"].get<int>();
+  EXPECT_EQ(type_total, 12);
+  std::ifstream qin(qs);
+  std::string line;
+  int lines = 0, right = 0;
+  while (std::getline(qin, line)) {
+    auto x = nlohmann::json::parse(line);
+    ++lines;
+    right += x["correct"].get<bool>();
+  }
+  EXPECT_EQ(lines, 12);
+  EXPECT_NEAR(right / 12.0, bj["accuracy"].get<double>(), 1e-12);
   // energy: the same run priced on two presets; the literature formula is E_AC·SOPs + E_MAC·encoding
   // MACs of the simulation's own counts, and the components add up to the total.
   CliRun e = run_cli("energy --snn " + s + " --limit 8 --until-quiet --hw loihi,cmos45 --json", d);
