@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -43,6 +45,32 @@ std::string block_of(const std::string& name) {
   return name;
 }
 
+// Token rows a layer's output neurons hold in the converted SNN (convert/mfm_to_snn: the encoder
+// graph's rows_cap is num_patches, the decoder's num_patches + max_text_len); 0 for the patch
+// embedding, which the converter runs on the dense unit.
+int64_t token_rows_of(const std::string& name, const MfmConfig& c) {
+  if (name == "patch_embed") return 0;
+  if (name == "projector" || name.rfind("enc_blocks.", 0) == 0) return c.num_patches();
+  return c.prefix_len() + c.max_text_len;
+}
+
+// A cap no option of the layer meets: say which layer, what the chip allows and what the narrowest
+// option needs.
+void check_cap(const LayerSensitivity& l, const std::string& hw) {
+  if (l.cap_bits < 0) return;
+  const OptionSensitivity* least = nullptr;
+  for (const OptionSensitivity& x : l.options) {
+    if (!least || x.effective_bits < least->effective_bits) least = &x;
+  }
+  const double need = least->effective_bits * static_cast<double>(l.cols);  // bits per output channel
+  if (std::llround(need * static_cast<double>(l.rows)) <= l.cap_bits) return;
+  char msg[256];
+  std::snprintf(msg, sizeof msg, "layer %s needs %.0f bits per output channel even at int%d, but its cores' synapse SRAM allows %lld",
+                l.name.c_str(), need, least->bits, static_cast<long long>(l.cap_bits / l.rows));
+  throw Error("the memory-hierarchy budget of " + (hw.empty() ? std::string("the chip") : hw), msg,
+              "use a chip with more synapse SRAM per core, or allow narrower widths (--widths) or coarser scales (--groups 0)");
+}
+
 void set_weight(QLinearImpl* lin, const torch::Tensor& w) {
   torch::NoGradGuard ng;
   lin->weight.copy_(w);
@@ -69,7 +97,9 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
   for (int g : o.groups) {
     if (g < 0) throw Error("--groups", "a group size must be >= 0 (0 = per output channel), got " + std::to_string(g));
   }
-  if (!(o.bits > 0) || !std::isfinite(o.bits)) throw Error("--bits", "must be a positive number of bits per weight");
+  if (!(o.bits > 0) || (std::isinf(o.bits) && !o.layer_cap_bits)) {
+    throw Error("--bits", "must be a positive number of bits per weight");
+  }
   if (o.calib_images < 1) throw Error("--calib-images", "must be >= 1");
   Checkpoint ck = load_checkpoint(o.checkpoint);
   Mfm& model = ck.model;
@@ -142,6 +172,8 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
     s.block = l.block;
     s.rows = l.w0.size(0);
     s.cols = l.w0.size(1);
+    s.token_rows = token_rows_of(l.name, model->config());
+    if (o.layer_cap_bits && s.token_rows > 0) s.cap_bits = o.layer_cap_bits(s.name, s.rows, s.cols, s.token_rows);
     torch::Tensor H = torch::from_blob(l.hessian.data(), {s.cols, s.cols}, torch::kFloat64);
     for (const Opt& op : opts) {
       l.q.push_back(quantize(l, op.bits, op.group, o.method));
@@ -159,6 +191,7 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       s.options.push_back(os);
       if (progress) progress->update(++done);
     }
+    check_cap(s, o.hw);  // before the remaining layers' sensitivities are spent on an impossible budget
     rep.layers.push_back(std::move(s));
   }
   if (progress) progress->finish();
@@ -215,9 +248,12 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
                                                 : std::max(0.0, os.delta_loss);
         u.options.push_back(opt);
       }
+      u.cap = rep.layers[k].cap_bits;
       units.push_back(std::move(u));
     }
-    const int64_t budget = static_cast<int64_t>(std::floor(bits_budget * static_cast<double>(rep.weights)));
+    const int64_t budget = std::isinf(bits_budget)
+                               ? std::numeric_limits<int64_t>::max() / 2
+                               : static_cast<int64_t>(std::floor(bits_budget * static_cast<double>(rep.weights)));
     return allocate_bits(units, budget).choice;
   };
 
@@ -265,6 +301,7 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       f.create_group("/quant");
       f.set_attr("/quant", "method", o.method);
       f.set_attr("/quant", "budget_bits", o.bits);
+      if (!o.hw.empty()) f.set_attr("/quant", "hw", o.hw);
       for (size_t k = 0; k < layers.size(); ++k) {
         const QuantizedMatrix& q = layers[k].q[chosen[k]];
         const std::string g = "/quant" + param_path(layers[k].name + ".weight").substr(std::string("/params").size());

@@ -12,7 +12,10 @@
 // 3. Allocation: one option per layer — a width from `widths` and a scale granularity from `groups`
 //    (group 32: finer scales, +0.5 bit of fp16 scales per weight; per channel: +16/in) — minimising
 //    Σ max(ΔL, 0) (or Σ proxy) under the budget Σ storage bits ≤ bits × weights (scales included):
-//    an exact multiple-choice knapsack (bit_allocation.h).
+//    an exact multiple-choice knapsack (bit_allocation.h). With a memory-hierarchy budget
+//    (`layer_cap_bits`, from a hardware preset: `spikefm compress --hw`), every layer that runs on the
+//    chip's cores also gets a cap: its storage must fit the synapse SRAM of the cores its neurons
+//    occupy (neuromorphic_hw place_linear). The patch embedding runs on the dense unit (no cap).
 // 4. The chosen options are applied (RTN or GPTQ, per-group scales), the model is evaluated, and the
 //    checkpoint is written: /params hold the dequantized weights (so every reader loads it), /quant
 //    the packed codes and scales they come from (docs/formats.md).
@@ -21,6 +24,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +36,12 @@ struct CompressOptions {
   std::filesystem::path data_dir;  // empty: default_fashion_mnist_dir()
   std::filesystem::path out;       // empty: do not write a checkpoint
   double bits = 4.5;               // budget: average effective bits per weight, scales included
+                                   // (+infinity: none, only the per-layer caps below)
+  // Memory-hierarchy budget: the most storage bits (codes + scales) layer `name` (out x in weights,
+  // its neurons holding `token_rows` rows: the spiking graph's rows_cap) may take, or -1 for no cap;
+  // may throw spikefm::Error. Empty: no per-layer caps. `hw` names the chip in reports.
+  std::function<int64_t(const std::string& name, int64_t out, int64_t in, int64_t token_rows)> layer_cap_bits;
+  std::string hw;
   std::vector<int> widths{8, 4, 2};
   std::vector<int> groups{32, 0};  // scale granularities a layer may get (0 = per output channel)
   int group = 32;                  // granularity of the uniform baselines
@@ -58,6 +68,8 @@ struct LayerSensitivity {
   int64_t rows = 0, cols = 0;
   std::vector<OptionSensitivity> options;  // widths × groups
   int chosen = -1;                  // index into options
+  int64_t token_rows = 0;           // rows its output neurons hold in the SNN (0: runs on the dense unit)
+  int64_t cap_bits = -1;            // memory-hierarchy cap on its storage (-1: none)
 };
 
 // A whole block (or the whole model: name "model") quantized at one width, the rest float.

@@ -1,7 +1,9 @@
 // spikefm compress: structural pruning (ann_ref/prune.h) and mixed-precision weight quantization
 // (ann_ref/compress.h) of a trained MFM; with both, the pruned and recovered model is quantized.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +13,8 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "experiments/cli.h"
+#include "neuromorphic_hw/hw_spec.h"
+#include "neuromorphic_hw/mapping.h"
 
 namespace spikefm::cli {
 
@@ -70,6 +74,9 @@ Action add_compress(CLI::App& app) {
   auto po = std::make_shared<PruneOptions>();
   auto json = std::make_shared<bool>(false);
   auto report = std::make_shared<bool>(false);
+  auto hw_name = std::make_shared<std::string>();
+  auto hw_sram = std::make_shared<int64_t>(0);
+  auto spec = std::make_shared<hw::HwSpec>();
   CLI::App* c = app.add_subcommand("compress",
                                    "Structural pruning (blocks, heads, MLP channels) and mixed-precision weight quantization "
                                    "(per-layer sensitivity, exact bit allocation, GPTQ/RTN); prune, then quantize");
@@ -91,6 +98,11 @@ Action add_compress(CLI::App& app) {
   c->add_option("--limit", o->limit, "Evaluation samples (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--data-dir", o->data_dir, "Fashion-MNIST IDX files (default: $SPIKEFM_DATA_DIR or /usr/share/datasets/fashion-mnist)");
   c->add_option("--out", o->out, "Write the quantized checkpoint here (dequantized /params + packed /quant)");
+  c->add_option("--hw", *hw_name, "Memory-hierarchy budget: every layer's weights (codes + scales) must fit the synapse SRAM "
+                 "of the cores its neurons occupy on this chip (a preset name, e.g. loihi, or a TOML path). Without "
+                 "--bits only these caps bound the allocation; with it, both do");
+  c->add_option("--hw-sram", *hw_sram, "Override the preset's synapse SRAM per core, in bytes (what-if studies of a smaller chip)")
+      ->check(CLI::PositiveNumber);
   c->add_option("--prune-blocks", po->blocks, "Remove this many whole blocks of lowest block influence (1 - cos(h_in, h_out))")
       ->check(CLI::NonNegativeNumber);
   c->add_option("--prune-heads", po->heads, "Remove this fraction of attention heads (lowest single-head ablation loss), in [0, 1)");
@@ -102,7 +114,18 @@ Action add_compress(CLI::App& app) {
   c->add_flag("--compare", o->compare, "Also evaluate uniform widths, the other rounding method and mixed at the uniform budgets");
   c->add_flag("--report", *report, "Print the sensitivity of every layer and block");
   c->add_flag("--json", *json, "Print one JSON object on stdout");
-  return [c, o, po, json, report] {
+  return [c, o, po, json, report, hw_name, hw_sram, spec] {
+    if (!hw_name->empty()) {
+      *spec = hw::load_hw_spec(hw::resolve_hw_preset(*hw_name));
+      if (*hw_sram > 0) spec->synapse_sram_bytes = *hw_sram;
+      o->hw = spec->name;
+      if (c->count("--bits") == 0) o->bits = std::numeric_limits<double>::infinity();
+      o->layer_cap_bits = [spec](const std::string&, int64_t out, int64_t, int64_t rows) {
+        return hw::place_linear(*spec, out, rows).max_unit_bytes * 8 * out;  // whole bytes per channel
+      };
+    } else if (c->count("--hw-sram") > 0) {
+      throw Error("--hw-sram", "overrides the SRAM of a --hw preset, and no --hw was given", "add --hw loihi (or another preset)");
+    }
     const bool prune = c->count("--prune-blocks") + c->count("--prune-heads") + c->count("--prune-mlp") > 0;
     const bool quantize = !prune || c->count("--bits") > 0;
     Json pj;
@@ -147,7 +170,11 @@ Action add_compress(CLI::App& app) {
       j["model"] = r.model;
       j["parameters"] = r.parameters;
       j["quantized_weights"] = r.weights;
-      j["budget_bits"] = o->bits;
+      j["budget_bits"] = std::isinf(o->bits) ? Json() : Json(o->bits);
+      if (!o->hw.empty()) {
+        j["hw"] = {{"name", spec->name}, {"neurons_per_core", spec->neurons_per_core},
+                   {"synapse_sram_bytes", spec->synapse_sram_bytes}, {"cores", spec->cores}};
+      }
       j["method"] = o->method;
       j["groups"] = o->groups;
       j["uniform_group"] = o->group;
@@ -167,8 +194,14 @@ Action add_compress(CLI::App& app) {
                         {"delta_loss", x.delta_loss}, {"proxy", x.proxy}, {"fisher", x.fisher}});
         }
         const auto& c = l.options[l.chosen];
-        ls.push_back({{"name", l.name}, {"block", l.block}, {"rows", l.rows}, {"cols", l.cols}, {"options", os},
-                      {"bits", c.bits}, {"group", c.group}, {"effective_bits", c.effective_bits}});
+        Json lj{{"name", l.name}, {"block", l.block}, {"rows", l.rows}, {"cols", l.cols}, {"options", os},
+                {"bits", c.bits}, {"group", c.group}, {"effective_bits", c.effective_bits}, {"token_rows", l.token_rows}};
+        if (l.cap_bits >= 0) {
+          const hw::LinearPlacement p = hw::place_linear(*spec, l.rows, l.token_rows);
+          lj["hw"] = {{"cores", p.cores}, {"channels_per_core", p.units_per_core}, {"cap_bytes_per_channel", p.max_unit_bytes},
+                      {"bytes_per_channel", static_cast<int64_t>(std::ceil(c.effective_bits * l.cols / 8.0))}};
+        }
+        ls.push_back(lj);
       }
       j["layers"] = ls;
       Json bs = Json::array();
@@ -179,8 +212,12 @@ Action add_compress(CLI::App& app) {
       std::printf("%s\n", j.dump().c_str());
       return 0;
     }
-    std::printf("%s model, %lld quantized weights of %lld parameters; budget %.3g bits/weight (scales included), %s; %s split, %lld samples\n",
-                r.model.c_str(), static_cast<long long>(r.weights), static_cast<long long>(r.parameters), o->bits,
+    char budget[160];
+    if (std::isinf(o->bits)) std::snprintf(budget, sizeof budget, "no average budget");
+    else std::snprintf(budget, sizeof budget, "budget %.3g bits/weight (scales included)", o->bits);
+    std::printf("%s model, %lld quantized weights of %lld parameters; %s%s%s, %s; %s split, %lld samples\n", r.model.c_str(),
+                static_cast<long long>(r.weights), static_cast<long long>(r.parameters), budget,
+                o->hw.empty() ? "" : ", every layer within the synapse SRAM of its cores on ", o->hw.c_str(),
                 o->method.c_str(), o->split.c_str(), static_cast<long long>(r.eval_n));
     std::printf("  %-34s %12s %10s %11s\n", "variant", "bits/weight", "accuracy", "calib loss");
     for (const auto& v : r.variants) {
@@ -192,6 +229,30 @@ Action add_compress(CLI::App& app) {
     std::printf("allocation:");
     for (const auto& l : r.layers) std::printf(" %s=%s", l.name.c_str(), label(l.options[l.chosen]).c_str());
     std::printf("\n");
+    if (!o->hw.empty()) {
+      std::printf("memory hierarchy (%s: %lld neuron-state words and %lld B synapse SRAM per core): each layer alone on the\n"
+                  "fewest cores its neurons need; its weights fit when bytes/channel <= cap\n",
+                  spec->name.c_str(), static_cast<long long>(spec->neurons_per_core), static_cast<long long>(spec->synapse_sram_bytes));
+      std::printf("  %-26s %7s %6s %10s %12s %12s %8s\n", "layer", "tokens", "cores", "ch/core", "cap B/ch", "used B/ch", "chosen");
+      int64_t cores = 0;
+      for (const auto& l : r.layers) {
+        if (l.cap_bits < 0) {
+          std::printf("  %-26s %7s %6s %10s %12s %12s %8s\n", l.name.c_str(), "-", "dense", "-", "-", "-",
+                      label(l.options[l.chosen]).c_str());
+          continue;
+        }
+        const hw::LinearPlacement p = hw::place_linear(*spec, l.rows, l.token_rows);
+        cores += p.cores;
+        const auto& x = l.options[l.chosen];
+        std::printf("  %-26s %7lld %6lld %10lld %12lld %12lld %8s\n", l.name.c_str(), static_cast<long long>(l.token_rows),
+                    static_cast<long long>(p.cores), static_cast<long long>(p.units_per_core),
+                    static_cast<long long>(p.max_unit_bytes), static_cast<long long>(std::ceil(x.effective_bits * l.cols / 8.0)),
+                    label(x).c_str());
+      }
+      std::printf("linear layers alone need %lld cores of the chip's %lld%s\n", static_cast<long long>(cores),
+                  static_cast<long long>(spec->cores),
+                  cores > spec->cores ? " (more than it has: `spikefm energy` maps the rest off-chip)" : "");
+    }
     if (*report) {
       std::printf("sensitivity: calibration-loss increase dL when the layer alone is quantized; proxy = 1/2 tr(dW H dW^T) / rows;\n"
                   "  fisher = 1/2 sum(F * dW^2), the second-order estimate of dL from the empirical Fisher diagonal F\n");

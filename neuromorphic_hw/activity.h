@@ -37,13 +37,14 @@ struct LayerCounts {
   int64_t neurons_per_unit = 0;    // neuron-state words per unit
   int64_t synapses_per_unit = 0;   // weights per unit
   int weight_bits = 8;             // bits per stored weight
+  int64_t scale_bits_per_unit = 0; // quantization scales stored beside a unit's weights (e.g. fp16 per group)
   std::vector<int> spike_targets;  // indices into ActivityCounts::layers
   snn::LayerStats snn;             // totals over the counted runs
   snn::AnnWork ann;                // the ANN-equivalent work of the same rows
 
   int64_t neurons() const { return units * neurons_per_unit; }
   int64_t synapses() const { return units * synapses_per_unit; }
-  int64_t synapse_bytes_per_unit() const { return (synapses_per_unit * weight_bits + 7) / 8; }
+  int64_t synapse_bytes_per_unit() const { return (synapses_per_unit * weight_bits + scale_bits_per_unit + 7) / 8; }
   int64_t spikes() const { return snn.spikes_pos + snn.spikes_neg; }
 };
 

@@ -364,6 +364,28 @@ MappingStrategy mapping_strategy_from_name(const std::string& name) {
   throw Error("mapping strategy", "unknown name '" + name + "'", "use one of: greedy, traffic-aware");
 }
 
+LinearPlacement place_linear(const HwSpec& spec, int64_t out_channels, int64_t rows) {
+  const char* what = "placing a linear layer on cores";
+  if (out_channels < 1 || rows < 1) {
+    throw Error(what, "out_channels and rows must be >= 1 (got " + std::to_string(out_channels) + ", " +
+                          std::to_string(rows) + ")");
+  }
+  if (spec.neurons_per_core <= 0 || spec.synapse_sram_bytes <= 0) {
+    throw Error(what, "the preset's neurons_per_core and synapse_sram must be > 0");
+  }
+  if (rows > spec.neurons_per_core) {
+    throw Error(what, "one output channel holds " + std::to_string(rows) + " neuron-state words (token rows), more than a " +
+                          spec.name + " core's " + std::to_string(spec.neurons_per_core),
+                "use a chip with more neurons per core or a model with fewer tokens");
+  }
+  LinearPlacement p;
+  const int64_t per_core = spec.neurons_per_core / rows;  // whole channels a core's neurons take
+  p.cores = (out_channels + per_core - 1) / per_core;
+  p.units_per_core = (out_channels + p.cores - 1) / p.cores;
+  p.max_unit_bytes = spec.synapse_sram_bytes / p.units_per_core;
+  return p;
+}
+
 Mapping map_layers(const ActivityCounts& counts, const HwSpec& spec, MappingStrategy strategy) {
   validate(counts, spec);
   Mapping m = partition(counts, spec);

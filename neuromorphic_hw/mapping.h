@@ -60,6 +60,21 @@ struct Mapping {
 
 Mapping map_layers(const ActivityCounts& counts, const HwSpec& spec, MappingStrategy strategy);
 
+// The placement a linear layer gets when it starts on fresh cores (what map_layers' greedy fill does):
+// `out_channels` units of `rows` neuron-state words each (rows = the token rows its neurons hold, the
+// graph's rows_cap), whole channels per core, on the fewest cores its neurons need. Its weights stay
+// on those cores exactly when every channel's storage (codes + scales) is at most max_unit_bytes:
+// then a core holds ceil(out / cores) channels' weights in its synapse SRAM; one byte more per channel
+// and the greedy fill needs an extra core. This is the memory-hierarchy budget of `spikefm compress
+// --hw` (weights of a layer must fit the SRAM of the cores it maps to). Throws when one channel's rows
+// exceed a core's neurons (no placement at all).
+struct LinearPlacement {
+  int64_t cores = 0;            // cores the layer's neurons occupy
+  int64_t units_per_core = 0;   // ceil(out_channels / cores): the most channels one of them must hold
+  int64_t max_unit_bytes = 0;   // synapse_sram_bytes / units_per_core, rounded down
+};
+LinearPlacement place_linear(const HwSpec& spec, int64_t out_channels, int64_t rows);
+
 // Spike traffic of one source layer (totals over the counted runs).
 struct LayerTraffic {
   double packets = 0;   // deliveries (local + remote)

@@ -41,6 +41,9 @@ echo
 echo "== 3/8 compress: mixed-precision weights at 2.5 bits/weight (int8/4/2, per-group or per-channel scales, GPTQ) =="
 "$BIN" compress --checkpoint "$OUT/small.h5" --task fashion-vqa --bits 2.5 --calib-images 128 --limit 2000 \
   --out "$OUT/small_q25.h5" | tee "$OUT/compress.txt"
+echo "-- the same model under a memory-hierarchy budget: a cmos45-class chip with its synapse SRAM cut to 8 KiB per core"
+"$BIN" compress --checkpoint "$OUT/small.h5" --task fashion-vqa --hw cmos45 --hw-sram 8192 --calib-images 128 --limit 2000 \
+  --out "$OUT/small_q_hw.h5" | tee "$OUT/compress_hw.txt"
 
 echo
 echo "== 4/8 prune: remove the least influential block, 25% of heads and 50% of MLP channels; ${PRUNE_MINUTES} min recovery =="

@@ -355,5 +355,53 @@ TEST(MappingGreedy, InvalidInputThrows) {
   EXPECT_THROW(map_layers(c, make_spec(5, 2, 2, 10, 10), MappingStrategy::greedy), Error);  // 2x2 < 5
 }
 
+// place_linear's promise, checked against the greedy mapper itself: a linear layer alone on a chip of
+// place_linear().cores cores keeps every weight on-chip exactly when each channel's storage (weights +
+// scales, whole bytes) is at most max_unit_bytes. Random layers, chips, widths and scale overheads.
+TEST(PlaceLinear, WeightsFitTheLayersCoresExactlyUpToMaxUnitBytes) {
+  std::mt19937_64 rng(41);
+  int fits_seen = 0, overflows_seen = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    const int64_t npc = 16 + static_cast<int64_t>(rng() % 1024);
+    const int64_t sram = 64 + static_cast<int64_t>(rng() % 3000);
+    const int64_t rows = 1 + static_cast<int64_t>(rng() % npc);
+    const int64_t out = 1 + static_cast<int64_t>(rng() % 300);
+    const int64_t in = 1 + static_cast<int64_t>(rng() % 300);
+    const int bits = std::vector<int>{2, 4, 8}[rng() % 3];
+    const int64_t scale_bits = 16 * static_cast<int64_t>(rng() % 12);
+    const LinearPlacement p = place_linear(make_spec(1, 1, 1, npc, sram), out, rows);
+    ASSERT_GE(p.cores, 1);
+    ASSERT_EQ(p.units_per_core, (out + p.cores - 1) / p.cores);
+    // fewest cores: one fewer could not hold the neurons of whole channels
+    EXPECT_GT(out, (p.cores - 1) * (npc / rows)) << "trial " << trial;
+    EXPECT_LE(p.units_per_core * rows, npc);
+
+    ActivityCounts c;
+    c.samples = 1;
+    LayerCounts l = linear_layer(out, in, bits);
+    l.neurons_per_unit = rows;
+    l.scale_bits_per_unit = scale_bits;
+    c.layers.push_back(l);
+    const int cores = static_cast<int>(p.cores);
+    const Mapping m = map_layers(c, make_spec(cores, cores, 1, npc, sram), MappingStrategy::greedy);
+    const bool within = l.synapse_bytes_per_unit() <= p.max_unit_bytes;
+    EXPECT_EQ(m.fits(), within) << "trial " << trial << ": " << out << " channels x " << rows << " rows, "
+                                << l.synapse_bytes_per_unit() << " B/channel vs cap " << p.max_unit_bytes;
+    (within ? fits_seen : overflows_seen)++;
+  }
+  EXPECT_GT(fits_seen, 40);  // both sides of the boundary are exercised
+  EXPECT_GT(overflows_seen, 40);
+}
+
+TEST(PlaceLinear, RefusesChannelsLargerThanACoreAndEmptyLayers) {
+  EXPECT_THROW(place_linear(make_spec(1, 1, 1, 10, 100), 4, 11), Error);
+  EXPECT_THROW(place_linear(make_spec(1, 1, 1, 10, 100), 0, 2), Error);
+  // 64 channels of 28 rows on 256-neuron cores: 9 per core -> 8 cores, 8 channels each, 8 KiB / 8
+  const LinearPlacement p = place_linear(make_spec(1, 1, 1, 256, 8192), 64, 28);
+  EXPECT_EQ(p.cores, 8);
+  EXPECT_EQ(p.units_per_core, 8);
+  EXPECT_EQ(p.max_unit_bytes, 1024);
+}
+
 }  // namespace
 }  // namespace spikefm::hw
