@@ -10,8 +10,11 @@
 #include "ann_ref/bit_allocation.h"
 #include "ann_ref/calibration.h"
 #include "ann_ref/checkpoint.h"
+#include "ann_ref/train_loop.h"
+#include "ann_ref/trainer.h"
 #include "ann_ref/vqa_batch.h"
 #include "ann_ref/vqa_eval.h"
+#include "ann_ref/vqa_task.h"
 #include "ann_ref/weight_quant.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -101,6 +104,10 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
     throw Error("--bits", "must be a positive number of bits per weight");
   }
   if (o.calib_images < 1) throw Error("--calib-images", "must be >= 1");
+  if (o.qat_epochs < 0) throw Error("--qat-epochs", "must be >= 0");
+  if (o.qat_epochs > 0 && !(o.qat_minutes > 0 && o.qat_lr > 0)) {
+    throw Error("quantization-aware training", "--qat-minutes and --qat-lr must be > 0");
+  }
   Checkpoint ck = load_checkpoint(o.checkpoint);
   Mfm& model = ck.model;
   if (model->config().qann || model->config().weight_bits != 0) {
@@ -290,20 +297,20 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
   rep.variants.push_back(evaluate("float", {}, std::nullopt, o.method));
   const std::vector<int> chosen = allocate(o.bits);
   for (size_t k = 0; k < layers.size(); ++k) rep.layers[k].chosen = chosen[k];
-  rep.variants.push_back(evaluate("mixed " + o.method, chosen, std::nullopt, o.method));
-  // write the chosen model before the comparisons change the weights
-  if (!o.out.empty()) {
-    for (size_t k = 0; k < layers.size(); ++k) set_weight(layers[k].lin, layers[k].deq[chosen[k]]);
+  // The chosen model (dequantized weights + packed codes) to o.out, atomically.
+  auto write_checkpoint = [&](const std::vector<int>& choice, const std::string& method) {
+    for (size_t k = 0; k < layers.size(); ++k) set_weight(layers[k].lin, layers[k].deq[choice[k]]);
     AtomicFile out(o.out);
     save_checkpoint(out.temp_path(), model, ck.vocab, ck.meta);
     {
       H5File f = H5File::open_rw(out.temp_path());
       f.create_group("/quant");
-      f.set_attr("/quant", "method", o.method);
+      f.set_attr("/quant", "method", method);
       f.set_attr("/quant", "budget_bits", o.bits);
+      f.set_attr("/quant", "qat_steps", rep.qat_steps);
       if (!o.hw.empty()) f.set_attr("/quant", "hw", o.hw);
       for (size_t k = 0; k < layers.size(); ++k) {
-        const QuantizedMatrix& q = layers[k].q[chosen[k]];
+        const QuantizedMatrix& q = layers[k].q[choice[k]];
         const std::string g = "/quant" + param_path(layers[k].name + ".weight").substr(std::string("/params").size());
         f.write(g + "/codes", q.packed.data(), {q.rows, q.bytes_per_row()});
         f.write(g + "/scales", q.scales.data(), {q.rows, q.groups_per_row()});
@@ -315,7 +322,8 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       f.close();
     }
     out.commit();
-  }
+  };
+  rep.variants.push_back(evaluate("mixed " + o.method, chosen, std::nullopt, o.method));
   if (o.compare) {
     const std::string other = o.method == "gptq" ? "rtn" : "gptq";
     const std::string gname = o.group == 0 ? "per-channel" : "g" + std::to_string(o.group);
@@ -337,6 +345,41 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
                                       allocate(eff), std::nullopt, o.method));
     }
   }
+  std::string written_method = o.method;
+  if (o.qat_epochs > 0) {
+    // Fine-tune from the float weights with every layer fake-quantized (RTN) at its chosen option.
+    for (size_t k = 0; k < layers.size(); ++k) {
+      Layer& l = layers[k];
+      set_weight(l.lin, l.w0);
+      const QuantSpec spec = spec_for(opts[chosen[k]].bits, opts[chosen[k]].group, l.w0.size(1));
+      l.lin->weight_quant = [spec, dequantized](const torch::Tensor& w) {
+        const torch::Tensor c = w.contiguous();
+        return dequantized(quantize_rtn(c.data_ptr<float>(), static_cast<int>(c.size(0)), static_cast<int>(c.size(1)), spec));
+      };
+    }
+    TrainOptions t;
+    t.epochs = o.qat_epochs;
+    t.minutes = o.qat_minutes;
+    t.seed = static_cast<uint64_t>(ck.meta.seed);
+    t.progress = o.progress;
+    const std::unique_ptr<VqaTask> task = fashion_vqa_task(data);
+    std::unique_ptr<torch::optim::AdamW> adamw = make_adamw(model, o.qat_lr, 0.01);
+    const TrainReport tr = run_train_loop(model, *task, tok, t, o.qat_lr, *adamw, model->parameters());
+    model->eval();
+    rep.qat_steps = tr.steps;
+    rep.qat_seconds = tr.seconds;
+    for (size_t k = 0; k < layers.size(); ++k) {
+      Layer& l = layers[k];
+      l.lin->weight_quant = nullptr;
+      const torch::Tensor w = l.lin->weight.detach().contiguous();
+      const QuantSpec spec = spec_for(opts[chosen[k]].bits, opts[chosen[k]].group, w.size(1));
+      l.q[chosen[k]] = quantize_rtn(w.data_ptr<float>(), static_cast<int>(w.size(0)), static_cast<int>(w.size(1)), spec);
+      l.deq[chosen[k]] = dequantized(l.q[chosen[k]]);
+    }
+    rep.variants.push_back(evaluate("mixed + QAT (" + std::to_string(tr.steps) + " steps), rtn", chosen, std::nullopt, o.method));
+    written_method = "rtn";
+  }
+  if (!o.out.empty()) write_checkpoint(chosen, written_method);
   for (Layer& l : layers) set_weight(l.lin, l.w0);
   return rep;
 }

@@ -19,6 +19,10 @@
 // 4. The chosen options are applied (RTN or GPTQ, per-group scales), the model is evaluated, and the
 //    checkpoint is written: /params hold the dequantized weights (so every reader loads it), /quant
 //    the packed codes and scales they come from (docs/formats.md).
+// 5. QAT (`qat_epochs` > 0): starting from the float weights, the model is fine-tuned on the
+//    training split with every layer fake-quantized at its chosen option by RTN in each forward pass
+//    (straight-through gradient, as in Jacob et al., CVPR 2018), then quantized by RTN — the quantizer
+//    it trained against — at the same allocation; that model is evaluated and written instead.
 // Baselines for the same run (`compare`): uniform widths and other budgets, RTN and GPTQ.
 #pragma once
 
@@ -51,6 +55,9 @@ struct CompressOptions {
   int64_t limit = 0;               // evaluation samples (0 = all)
   std::string sensitivity = "loss"; // what the allocation minimises: loss (measured ΔL) | proxy | fisher
   bool compare = false;            // also evaluate uniform widths and RTN/GPTQ at the same budgets
+  int qat_epochs = 0;              // quantization-aware fine-tune at the chosen allocation (0: none)
+  double qat_minutes = 10;         // wall-clock cap of the QAT fine-tune
+  double qat_lr = 5e-4;            // its peak AdamW LR (warm-up, cosine decay: train_loop.h)
   bool progress = true;
 };
 
@@ -95,6 +102,8 @@ struct CompressReport {
   std::vector<BlockSensitivity> blocks;   // measured per block, then "model"
   std::vector<CompressVariant> variants;  // [0] float, [1] the chosen allocation, then comparisons
   int64_t eval_n = 0;
+  int64_t qat_steps = 0;    // QAT fine-tune steps (0: none)
+  double qat_seconds = 0;
 };
 
 CompressReport compress_checkpoint(const CompressOptions& opts);

@@ -35,6 +35,7 @@ torch::Tensor QLinearImpl::forward(const torch::Tensor& x) {
     auto [q, s] = quantize_weight_int8(weight);
     w = weight + (q * s.unsqueeze(1) - weight).detach();
   }
+  if (weight_quant) w = weight + (weight_quant(weight.detach()) - weight).detach();
   if (adapter) return torch::nn::functional::linear(x, w, bias) + adapter(x);
   return torch::nn::functional::linear(x, w, bias);
 }

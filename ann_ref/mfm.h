@@ -52,6 +52,9 @@ class QLinearImpl : public torch::nn::Module {
   std::vector<torch::Tensor>* record = nullptr;
   // Low-rank adapter (lora.h): when set, forward() adds adapter(x) (…, out) to x Wᵀ + b.
   std::function<torch::Tensor(const torch::Tensor&)> adapter;
+  // Quantization-aware training (compress.h, --qat-epochs): when set, forward() uses
+  // weight_quant(W) (the fake-quantized weight, same shape) with a straight-through gradient to W.
+  std::function<torch::Tensor(const torch::Tensor&)> weight_quant;
 };
 TORCH_MODULE(QLinear);
 

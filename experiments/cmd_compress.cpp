@@ -98,6 +98,11 @@ Action add_compress(CLI::App& app) {
   c->add_option("--limit", o->limit, "Evaluation samples (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--data-dir", o->data_dir, "Fashion-MNIST IDX files (default: $SPIKEFM_DATA_DIR or /usr/share/datasets/fashion-mnist)");
   c->add_option("--out", o->out, "Write the quantized checkpoint here (dequantized /params + packed /quant)");
+  c->add_option("--qat-epochs", o->qat_epochs, "Quantization-aware fine-tune at the chosen allocation (RTN fake-quant, straight-through "
+                 "gradient), then RTN; the QAT model is evaluated and written (0 = none)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--qat-minutes", o->qat_minutes, "Wall-clock cap of the QAT fine-tune")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--qat-lr", o->qat_lr, "Peak learning rate of the QAT fine-tune")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--hw", *hw_name, "Memory-hierarchy budget: every layer's weights (codes + scales) must fit the synapse SRAM "
                  "of the cores its neurons occupy on this chip (a preset name, e.g. loihi, or a TOML path). Without "
                  "--bits only these caps bound the allocation; with it, both do");
@@ -179,6 +184,8 @@ Action add_compress(CLI::App& app) {
       j["groups"] = o->groups;
       j["uniform_group"] = o->group;
       j["float_calib_loss"] = r.float_loss;
+      j["qat_steps"] = r.qat_steps;
+      j["qat_seconds"] = r.qat_seconds;
       j["eval_split"] = o->split;
       j["eval_n"] = r.eval_n;
       Json vs = Json::array();

@@ -129,3 +129,19 @@ TEST(KvCache, PrefixTokensNeverSeeTheFuture) {
   EXPECT_TRUE(torch::equal(la.narrow(1, 0, 5), lb.narrow(1, 0, 5)));
   EXPECT_FALSE(torch::equal(la.narrow(1, 5, 1), lb.narrow(1, 5, 1)));
 }
+
+// The QAT hook of compress --qat-epochs: the forward pass uses the hook's quantized weight, and the
+// gradient reaches the float weight as if the quantizer were the identity (straight-through).
+TEST(QLinear, WeightQuantHookUsesTheQuantizedWeightWithAStraightThroughGradient) {
+  torch::manual_seed(3);
+  QLinear lin(5, 4, 0);
+  lin->weight_quant = [](const torch::Tensor& w) { return torch::round(w * 4) / 4; };
+  torch::Tensor x = torch::randn({3, 5});
+  torch::Tensor y = lin->forward(x);
+  torch::Tensor wq = torch::round(lin->weight.detach() * 4) / 4;
+  ASSERT_FALSE(torch::equal(wq, lin->weight.detach()));  // the hook really changes the weights
+  EXPECT_TRUE(torch::allclose(y, torch::nn::functional::linear(x, wq, lin->bias.detach())));
+  y.sum().backward();
+  // d(sum y)/dW[o, i] = sum_n x[n, i] for every output row o
+  EXPECT_TRUE(torch::allclose(lin->weight.grad(), x.sum(0).unsqueeze(0).expand({4, 5})));
+}

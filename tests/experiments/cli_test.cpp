@@ -96,6 +96,21 @@ TEST(Cli, TrainThenEvalJsonParsesAndGenerateAnswers) {
   EXPECT_EQ(low.code, 1);
   EXPECT_NE(low.err.find("minimum"), std::string::npos) << low.err;
 
+  // QAT at the chosen allocation: a row with the mixed allocation's bits, and the written checkpoint
+  // is that QAT model (it evaluates to the row's accuracy)
+  const std::string qq = (d / "tiny.qat.h5").string();
+  CliRun qat = run_cli("compress --checkpoint " + ck + " --bits 2.5 --qat-epochs 1 --qat-minutes 0.1 --calib-images 8 "
+                       "--limit 40 --out " + qq + " --json", d);
+  ASSERT_EQ(qat.code, 0) << qat.err;
+  auto qj = nlohmann::json::parse(qat.out);
+  EXPECT_GT(qj["qat_steps"].get<int>(), 0);
+  ASSERT_EQ(qj["variants"].size(), 3u);  // float, mixed, mixed + QAT
+  EXPECT_NE(qj["variants"][2]["name"].get<std::string>().find("QAT"), std::string::npos);
+  EXPECT_EQ(qj["variants"][2]["effective_bits"], qj["variants"][1]["effective_bits"]);
+  CliRun qate = run_cli("eval --checkpoint " + qq + " --split test --limit 40 --json", d);
+  ASSERT_EQ(qate.code, 0) << qate.err;
+  EXPECT_EQ(nlohmann::json::parse(qate.out)["accuracy"].get<double>(), qj["variants"][2]["accuracy"].get<double>());
+
   // memory-hierarchy budget: cmos45 cores with their synapse SRAM cut to 6000 B. Every capped layer's
   // channel storage is within its cap, the cut binds (some layer gives up int8) and the patch
   // embedding (dense unit) has no cap; an SRAM no width fits is refused naming the layer.
