@@ -13,11 +13,11 @@
 //         per-question results as JSONL (--out, atomic).
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <set>
 
@@ -330,7 +330,7 @@ int bench_vqa(const BenchOptions& o) {
     j["neuron"] = r.neuron;
     j["timesteps"] = r.timesteps;
     j["n"] = r.n;
-    j["correct"] = static_cast<int64_t>(std::llround(r.accuracy * r.n));
+    j["correct"] = std::accumulate(r.type_correct.begin(), r.type_correct.end(), int64_t{0});
     j["accuracy"] = r.accuracy;
     j["qann_accuracy"] = r.qann_accuracy;
     j["agreement"] = r.agreement;

@@ -32,6 +32,8 @@ Action add_finetune(CLI::App& app) {
   c->add_option("--seed", o->train.seed, "Seed for new rows, adapters and shuffling")->capture_default_str();
   c->add_option("--batch", o->train.batch_images, "Images per step (each asked every question type that applies)")->capture_default_str();
   c->add_option("--lr", o->train.lr, "Peak learning rate (AdamW); 0 = default (full: the preset's, lora: 2e-3)")->capture_default_str();
+  c->add_option("--augment-shift", o->train.augment_shift, "Augment training images: random shifts of up to N pixels (0 = off; "
+                 "fine-tuning never mirrors, Med-VQA asks for sides)")->check(CLI::Range(0, 8))->capture_default_str();
   c->add_option("--limit", o->train.limit_images, "Use only the first N training images (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--val-images", o->train.val_images, "Validation images scored after training (0 = skip)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--data-dir", o->train.data_dir, "Fashion-MNIST IDX files (fashion-vqa only)");
