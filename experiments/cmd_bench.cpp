@@ -333,6 +333,11 @@ int bench_vqa(const BenchOptions& o) {
     j["correct"] = std::accumulate(r.type_correct.begin(), r.type_correct.end(), int64_t{0});
     j["accuracy"] = r.accuracy;
     j["qann_accuracy"] = r.qann_accuracy;
+    Json qann_types = Json::object();
+    for (size_t t = 0; t < r.type_n.size(); ++t) {
+      qann_types[r.type_names[t]] = r.type_n[t] ? static_cast<double>(r.type_qann_correct[t]) / r.type_n[t] : 0.0;
+    }
+    j["qann_accuracy_by_type"] = qann_types;
     j["agreement"] = r.agreement;
     j["spikes_per_question"] = r.spikes;
     j["sops_per_question"] = r.sops;

@@ -20,6 +20,11 @@ namespace spikefm::cli {
 
 namespace {
 
+// Storage of one output channel at option x (codes + scales), in the whole bytes the mapper counts.
+int64_t channel_bytes(const OptionSensitivity& x, int64_t cols) {
+  return (std::llround(x.effective_bits * static_cast<double>(cols)) + 7) / 8;
+}
+
 Json prune_json(const PruneReport& r, const PruneOptions& o) {
   Json bs = Json::array();
   for (const auto& b : r.blocks) {
@@ -206,7 +211,7 @@ Action add_compress(CLI::App& app) {
         if (l.cap_bits >= 0) {
           const hw::LinearPlacement p = hw::place_linear(*spec, l.rows, l.token_rows);
           lj["hw"] = {{"cores", p.cores}, {"channels_per_core", p.units_per_core}, {"cap_bytes_per_channel", p.max_unit_bytes},
-                      {"bytes_per_channel", static_cast<int64_t>(std::ceil(c.effective_bits * l.cols / 8.0))}};
+                      {"bytes_per_channel", channel_bytes(c, l.cols)}};
         }
         ls.push_back(lj);
       }
@@ -253,7 +258,7 @@ Action add_compress(CLI::App& app) {
         const auto& x = l.options[l.chosen];
         std::printf("  %-26s %7lld %6lld %10lld %12lld %12lld %8s\n", l.name.c_str(), static_cast<long long>(l.token_rows),
                     static_cast<long long>(p.cores), static_cast<long long>(p.units_per_core),
-                    static_cast<long long>(p.max_unit_bytes), static_cast<long long>(std::ceil(x.effective_bits * l.cols / 8.0)),
+                    static_cast<long long>(p.max_unit_bytes), static_cast<long long>(channel_bytes(x, l.cols)),
                     label(x).c_str());
       }
       std::printf("linear layers alone need %lld cores of the chip's %lld%s\n", static_cast<long long>(cores),
