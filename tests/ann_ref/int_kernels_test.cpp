@@ -21,17 +21,12 @@
 
 #include "ann_ref/weight_quant.h"
 #include "common/error.h"
+#include "tests/test_random.h"
 
 namespace spikefm {
 namespace {
 
-std::vector<float> randn(size_t count, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(count);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test::randn;
 
 std::vector<IntKernelPath> supported_paths() {
   std::vector<IntKernelPath> paths;

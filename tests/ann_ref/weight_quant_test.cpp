@@ -15,17 +15,12 @@
 #include <vector>
 
 #include "common/error.h"
+#include "tests/test_random.h"
 
 namespace spikefm {
 namespace {
 
-std::vector<float> randn(size_t count, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(count);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test::randn;
 
 // a: (n, k), b: (k, m), row-major → (n, m)
 std::vector<float> matmul(const std::vector<float>& a, const std::vector<float>& b, int n, int k, int m) {
