@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <deque>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -21,10 +20,6 @@
 namespace spikefm {
 
 namespace {
-
-double mean(const std::deque<double>& v) {
-  return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-}
 
 void check_options(const CodeTrainOptions& o) {
   if (o.out.empty()) throw Error("training", "no output path", "pass --out FILE.h5");
@@ -128,7 +123,7 @@ CodeTrainReport train_code(const CodeTrainOptions& o) {
   std::mt19937_64 rng(o.seed);
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::deque<double> first, recent;
+  LossLog losses;
   std::optional<Progress> progress;
   if (o.progress) {
     progress.emplace("train", total_steps, "steps");
@@ -189,28 +184,17 @@ CodeTrainReport train_code(const CodeTrainOptions& o) {
       torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
       opt->step();
 
-      const double l = loss.item<double>();
-      if (!std::isfinite(l)) {
-        throw Error("training", "the loss became " + std::to_string(l) + " at step " + std::to_string(rep.steps),
-                    "lower --lr");
-      }
-      if (first.size() < 20) first.push_back(l);
-      recent.push_back(l);
-      if (recent.size() > 20) recent.pop_front();
+      losses.add(loss.item<double>(), rep.steps);
       rep.steps++;
       rep.samples += B;
-      if (progress) {
-        char extra[96];
-        std::snprintf(extra, sizeof extra, "epoch %d, loss %.4f, lr %.2e", epoch + 1, mean(recent), lr);
-        progress->update(rep.steps, extra);
-      }
+      if (progress) progress->update(rep.steps, losses.note(epoch, lr));
     }
   }
   if (progress) progress->finish();
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rep.tokens_per_s = rep.seconds > 0 ? rep.tokens / rep.seconds : 0;
-  rep.first_loss = mean(first);
-  rep.last_loss = mean(recent);
+  rep.first_loss = losses.first();
+  rep.last_loss = losses.last();
   rep.epochs = static_cast<double>(rep.samples) / static_cast<double>(n);
   if (rep.stopped_by_time) log::info("stopped by the time budget after " + std::to_string(rep.steps) + " steps");
 

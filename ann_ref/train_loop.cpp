@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <deque>
 #include <numeric>
 #include <optional>
@@ -17,11 +18,25 @@
 
 namespace spikefm {
 
-namespace {
-double mean(const std::deque<double>& v) {
+double LossLog::mean(const std::deque<double>& v) {
   return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
 }
-}  // namespace
+
+void LossLog::add(double loss, int64_t step) {
+  if (!std::isfinite(loss)) {
+    throw Error("training", "the loss became " + std::to_string(loss) + " at step " + std::to_string(step),
+                "lower --lr");
+  }
+  if (first_.size() < 20) first_.push_back(loss);
+  recent_.push_back(loss);
+  if (recent_.size() > 20) recent_.pop_front();
+}
+
+std::string LossLog::note(int epoch, double lr) const {
+  char extra[96];
+  std::snprintf(extra, sizeof extra, "epoch %d, loss %.4f, lr %.2e", epoch + 1, last(), lr);
+  return extra;
+}
 
 int64_t samples_of_first_images(const VqaTask& task, const std::string& split, int64_t images) {
   const int64_t n = std::min(images, task.images(split).n);
@@ -105,7 +120,7 @@ TrainReport run_train_loop(Mfm& model, const VqaTask& task, const WordTokenizer&
   std::mt19937_64 rng(o.seed);
   std::vector<int64_t> order(n_images);
   std::iota(order.begin(), order.end(), 0);
-  std::deque<double> first, recent;
+  LossLog losses;
   std::optional<Progress> progress;
   if (o.progress) {
     progress.emplace("train", total_steps, "steps");
@@ -155,28 +170,17 @@ TrainReport run_train_loop(Mfm& model, const VqaTask& task, const WordTokenizer&
       torch::nn::utils::clip_grad_norm_(clip, 1.0);
       opt.step();
 
-      const double l = loss.item<double>();
-      if (!std::isfinite(l)) {
-        throw Error("training", "the loss became " + std::to_string(l) + " at step " + std::to_string(rep.steps),
-                    "lower --lr");
-      }
-      if (first.size() < 20) first.push_back(l);
-      recent.push_back(l);
-      if (recent.size() > 20) recent.pop_front();
+      losses.add(loss.item<double>(), rep.steps);
       rep.steps++;
       rep.samples += static_cast<int64_t>(questions.size());
-      if (progress) {
-        char extra[96];
-        std::snprintf(extra, sizeof extra, "epoch %d, loss %.4f, lr %.2e", epoch + 1, mean(recent), lr);
-        progress->update(rep.steps, extra);
-      }
+      if (progress) progress->update(rep.steps, losses.note(epoch, lr));
     }
   }
   if (progress) progress->finish();
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rep.samples_per_s = rep.seconds > 0 ? rep.samples / rep.seconds : 0;
-  rep.first_loss = mean(first);
-  rep.last_loss = mean(recent);
+  rep.first_loss = losses.first();
+  rep.last_loss = losses.last();
   if (rep.stopped_by_time) log::info("stopped by the time budget after " + std::to_string(rep.steps) + " steps");
   return rep;
 }

@@ -5,7 +5,9 @@
 // Internal to ann_ref (libtorch).
 #pragma once
 
+#include <deque>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ann_ref/mfm.h"
@@ -13,6 +15,21 @@
 #include "ann_ref/vqa_task.h"
 
 namespace spikefm {
+
+// The loss record of a training loop: add() refuses a non-finite loss (naming the step, suggesting a
+// lower --lr) and keeps the first 20 losses and a sliding window of the last 20, whose means a report
+// gives as first/last loss; note() is the progress-line text.
+class LossLog {
+ public:
+  void add(double loss, int64_t step);
+  double first() const { return mean(first_); }
+  double last() const { return mean(recent_); }
+  std::string note(int epoch, double lr) const;  // "epoch E, loss L, lr R" (epoch from 0)
+
+ private:
+  static double mean(const std::deque<double>& v);
+  std::deque<double> first_, recent_;
+};
 
 // Trains `model` on task.images("train") with `opt`, whose param groups' LR it sets every step.
 // Uses o.epochs, o.minutes, o.batch_images, o.seed (shuffling, paraphrases), o.limit_images,
