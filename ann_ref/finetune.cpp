@@ -51,6 +51,10 @@ FinetuneReport finetune_vqa(const FinetuneOptions& o) {
 
   MfmConfig cfg = bc;
   task->adapt_config(cfg);
+  if (t.patch > 0 || t.stride > 0) {
+    if (t.patch > 0) cfg.patch = t.patch;
+    cfg.stride = t.stride > 0 ? t.stride : cfg.patch;
+  }
   cfg.vocab_size = tok.size();
   torch::manual_seed(t.seed);
   Mfm model(cfg);

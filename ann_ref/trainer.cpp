@@ -47,6 +47,11 @@ TrainReport train_vqa(const TrainOptions& o) {
   std::optional<Checkpoint> init;
   MfmConfig cfg = MfmConfig::preset(o.model);
   task->adapt_config(cfg);
+  if (o.patch > 0 || o.stride > 0) {
+    if (!o.init.empty()) throw Error("--patch/--stride with --init", "the initial model fixes the geometry", "drop --patch/--stride");
+    if (o.patch > 0) cfg.patch = o.patch;
+    cfg.stride = o.stride > 0 ? o.stride : cfg.patch;
+  }
   if (!o.init.empty()) {
     init = load_checkpoint(o.init);
     const MfmConfig& ic = init->model->config();
@@ -120,6 +125,7 @@ TrainReport train_vqa(const TrainOptions& o) {
 
   TrainReport rep = run_train_loop(model, *task, tok, o, peak_lr, *opt, model->parameters());
   rep.parameters = model->parameter_count();
+  rep.image_tokens = cfg.num_patches();
   rep.trainable_parameters = rep.parameters;
 
   validate_and_save(model, *task, tok, o, rep);

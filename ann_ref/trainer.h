@@ -10,6 +10,8 @@ namespace spikefm {
 struct TrainOptions {
   std::string task = "fashion-vqa";  // fashion-vqa | med-vqa (vqa_task.h)
   std::string model = "small";        // preset: small | large
+  int patch = 0;                      // > 0: override the preset's patch side (pixels)
+  int stride = 0;                     // > 0: override the patch stride (0 with patch > 0: = patch)
   std::filesystem::path out;          // checkpoint to write (atomically)
   std::filesystem::path data_dir;     // empty: default_fashion_mnist_dir()
   int epochs = 8;                     // passes over the training images
@@ -31,6 +33,7 @@ struct TrainOptions {
 
 struct TrainReport {
   int64_t parameters = 0;
+  int64_t image_tokens = 0;          // patches the encoder sees per image
   int64_t trainable_parameters = 0;  // what the optimizer updates (= parameters unless LoRA/frozen)
   int64_t steps = 0;
   int64_t samples = 0;       // text rows seen (image, question) pairs

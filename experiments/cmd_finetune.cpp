@@ -26,6 +26,10 @@ Action add_finetune(CLI::App& app) {
       ->capture_default_str();
   auto* rank = c->add_option("--rank", o->rank, "LoRA rank r (>= 1)")->capture_default_str();
   auto* alpha = c->add_option("--alpha", o->alpha, "LoRA alpha; the update is scaled by alpha / r")->capture_default_str();
+  c->add_option("--patch", o->train.patch, "Patch side in pixels, overriding the task's (0 = the task's: med-vqa 8); the base's "
+                 "patch filters and position grid are resized")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--stride", o->train.stride, "Patch stride, overriding the task's (0 = the task's, or = --patch when --patch is "
+                 "given); < patch overlaps")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--out", o->train.out, "Checkpoint to write (HDF5, written atomically)")->required();
   c->add_option("--minutes", o->train.minutes, "Wall-clock budget; the LR schedule anneals within it")->capture_default_str();
   c->add_option("--epochs", o->train.epochs, "Passes over the training images")->capture_default_str();

@@ -21,6 +21,8 @@ Action add_train(CLI::App& app) {
   c->add_option("--model", o->model, "Model: small | large (fashion-vqa, med-vqa), mlp (fashion-mnist)")
       ->check(CLI::IsMember({"small", "large", "mlp"}))
       ->capture_default_str();
+  c->add_option("--patch", o->patch, "Patch side in pixels, overriding the preset's (0 = preset: small 7, large 8; med-vqa 8)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--stride", o->stride, "Patch stride, overriding the preset's (0 = preset, or = --patch when --patch is given); < patch overlaps")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--out", o->out, "Checkpoint to write (HDF5, written atomically)")->required();
   c->add_option("--epochs", o->epochs, "Passes over the training images")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--minutes", o->minutes, "Wall-clock budget; the LR schedule anneals within it")->check(CLI::PositiveNumber)->capture_default_str();
@@ -96,6 +98,7 @@ Action add_train(CLI::App& app) {
     j["model"] = o->model;
     j["checkpoint"] = o->out.string();
     j["parameters"] = r.parameters;
+    j["image_tokens"] = r.image_tokens;
     j["steps"] = r.steps;
     j["samples"] = r.samples;
     j["seconds"] = r.seconds;
