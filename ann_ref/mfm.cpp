@@ -1,6 +1,10 @@
 #include "ann_ref/mfm.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <string>
+#include <utility>
 
 #include "common/error.h"
 
@@ -155,6 +159,33 @@ MfmImpl::MfmImpl(const MfmConfig& config) : cfg_(config) {
   dec_ln = register_module("dec_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dec_width})));
   if (c.qann) q_dec = register_module("q_dec", make_quantizer(c, true, c.act_init_lambda));
   lm_head = register_module("lm_head", QLinear(c.dec_width, c.vocab_size, c.weight_bits));
+  if (!c.site_levels.empty()) set_site_levels(std::map<std::string, int>(c.site_levels));
+}
+
+std::vector<std::pair<std::string, Qcfs>> MfmImpl::named_quantizers() {
+  std::vector<std::pair<std::string, Qcfs>> out;
+  for (const auto& item : named_modules("", false)) {
+    if (auto q = std::dynamic_pointer_cast<QcfsImpl>(item.value())) out.emplace_back(item.key(), Qcfs(q));
+  }
+  return out;
+}
+
+void MfmImpl::set_site_levels(const std::map<std::string, int>& levels) {
+  auto sites = named_quantizers();
+  for (const auto& [site, L] : levels) {
+    auto it = std::find_if(sites.begin(), sites.end(), [&](const auto& s) { return s.first == site; });
+    if (it == sites.end()) {
+      throw Error("activation levels", "this model has no activation quantizer '" + site + "'",
+                  "name a QCFS module path such as dec_blocks.0.mlp.act");
+    }
+    if (L < 1 || L > 255) throw Error("activation levels of " + site, "must be in [1, 255] (got " + std::to_string(L) + ")");
+    it->second->set_levels(L);
+    if (L == cfg_.act_levels) {
+      cfg_.site_levels.erase(site);
+    } else {
+      cfg_.site_levels[site] = L;
+    }
+  }
 }
 
 torch::Tensor MfmImpl::patchify(const torch::Tensor& images) const {

@@ -21,6 +21,9 @@
 
 #include <torch/torch.h>
 
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "ann_ref/model_config.h"
@@ -118,6 +121,11 @@ class MfmImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& images, const torch::Tensor& tokens);
 
   const MfmConfig& config() const { return cfg_; }
+  // Sets each named QCFS quantizer's levels (λ kept) and records them in config().site_levels; a site
+  // set back to act_levels is dropped from the record. Throws spikefm::Error naming an unknown site.
+  void set_site_levels(const std::map<std::string, int>& levels);
+  // Every QCFS quantizer with its module path (e.g. "dec_blocks.0.mlp.act"), in registration order.
+  std::vector<std::pair<std::string, Qcfs>> named_quantizers();
   int64_t parameter_count() const;
 
   // Every quantizer of the model, in a fixed order (for calibration).

@@ -69,7 +69,21 @@ void MfmConfig::validate() const {
   need(act_levels >= 0 && act_levels <= 255, "act_levels", "in [0, 255]", act_levels);
   need(weight_bits == 0 || weight_bits == 8, "weight_bits", "0 (float) or 8", weight_bits);
   need(!qann || act_levels >= 1, "act_levels", ">= 1 when qann is on", act_levels);
+  for (const auto& [site, L] : site_levels) {
+    if (site.empty() || site.find_first_of(",=") != std::string::npos) {
+      throw Error("model config", "site_levels has an invalid quantizer name '" + site + "'");
+    }
+    if (L < 1 || L > 255) {
+      throw Error("model config", "site_levels[" + site + "] must be in [1, 255] (got " + std::to_string(L) + ")");
+    }
+  }
   need(std::isfinite(act_init_lambda) && act_init_lambda > 0, "act_init_lambda", "finite and > 0", act_init_lambda);
+}
+
+int MfmConfig::max_levels() const {
+  int m = act_levels;
+  for (const auto& [site, L] : site_levels) m = std::max(m, L);
+  return m;
 }
 
 int MfmConfig::block_heads(bool encoder, int block) const {
@@ -106,6 +120,11 @@ void MfmConfig::write(H5File& f, const std::string& g) const {
   f.set_attr(g, "qann", int64_t{qann ? 1 : 0});
   f.set_attr(g, "weight_bits", int64_t{weight_bits});
   if (text_only) f.set_attr(g, "text_only", int64_t{1});  // absent = 0: older files read unchanged
+  if (!site_levels.empty()) {
+    std::string v;
+    for (const auto& [site, L] : site_levels) v += (v.empty() ? "" : ",") + site + "=" + std::to_string(L);
+    f.set_attr(g, "site_levels", v);
+  }
   // Pruned sizes: int64 datasets beside the attributes, written only when set (unpruned files are
   // unchanged and older readers keep reading them).
   const std::vector<int>* lists[] = {&enc_block_heads, &dec_block_heads, &enc_block_mlp, &dec_block_mlp};
@@ -143,6 +162,27 @@ MfmConfig MfmConfig::read(const H5File& f, const std::string& g) {
   c.qann = f.attr_int(g, "qann") != 0;
   c.weight_bits = geti("weight_bits");
   c.text_only = f.has_attr(g, "text_only") && f.attr_int(g, "text_only") != 0;
+  if (f.has_attr(g, "site_levels")) {
+    // "name=L,name=L"
+    const std::string v = f.attr_string(g, "site_levels");
+    for (size_t at = 0;;) {
+      size_t end = v.find(',', at);
+      if (end == std::string::npos) end = v.size();
+      const std::string item = v.substr(at, end - at);
+      const size_t eq = item.find('=');
+      int L = -1;
+      if (eq != std::string::npos && eq > 0 && eq + 1 < item.size() && item.size() - eq <= 4 &&
+          item.find_first_not_of("0123456789", eq + 1) == std::string::npos) {
+        L = std::stoi(item.substr(eq + 1));
+      }
+      if (L < 0 || !c.site_levels.emplace(item.substr(0, eq), L).second) {
+        throw Error("reading " + f.filename() + ":" + g + " attribute site_levels",
+                    "entry '" + item + "' is not a new name=levels pair");
+      }
+      if (end == v.size()) break;
+      at = end + 1;
+    }
+  }
   std::vector<int>* lists[] = {&c.enc_block_heads, &c.dec_block_heads, &c.enc_block_mlp, &c.dec_block_mlp};
   const auto members = f.children(g);
   for (int i = 0; i < 4; ++i) {

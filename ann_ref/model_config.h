@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ struct MfmConfig {
   // --- spiking-friendly activation (QCFS) ---
   int act_levels = 8;            // L of a = λ·clip(floor(z·L/λ + 1/2)/L, 0, 1); 0 = plain clipped ReLU
   float act_init_lambda = 4.0f;  // initial clip λ of every activation
+  // Per-quantizer levels (level_allocation.h): module path of a QCFS quantizer (e.g.
+  // "dec_blocks.1.mlp.act", "enc_blocks.0.q_ln1") → its L, overriding act_levels there. Empty = every
+  // quantizer at act_levels. Stored as the attribute site_levels only when set.
+  std::map<std::string, int> site_levels;
   // --- QANN: the model the spiking network reproduces exactly ---
   // qann = true adds L-level quantizers (L = act_levels) at every input of a linear layer, of the
   // attention products and after softmax: signed after LayerNorm, q/k/v and the attention output,
@@ -64,6 +69,8 @@ struct MfmConfig {
   int patches_per_side() const { return (image_size - patch) / stride + 1; }
   int num_patches() const { return patches_per_side() * patches_per_side(); }
   int patch_dim() const { return patch * patch; }
+  // The most levels any quantizer has (act_levels, or a larger per-site value).
+  int max_levels() const;
 
   // Throws spikefm::Error naming the field and the rule it breaks.
   void validate() const;

@@ -1,6 +1,8 @@
 #include "ann_ref/prune_plan.h"
 
+#include <algorithm>
 #include <string>
+#include <utility>
 
 #include "common/error.h"
 
@@ -146,6 +148,20 @@ Mfm apply_prune_plan(Mfm& model, const PrunePlan& plan) {
   cfg.dec_layers = static_cast<int>(plan.decoder.blocks.size());
   stack_sizes(plan.encoder, cfg.enc_heads, cfg.mlp_ratio * cfg.enc_width, cfg.enc_block_heads, cfg.enc_block_mlp);
   stack_sizes(plan.decoder, cfg.dec_heads, cfg.mlp_ratio * cfg.dec_width, cfg.dec_block_heads, cfg.dec_block_mlp);
+  // Per-site levels follow their block to its new index; those of removed blocks go with them.
+  cfg.site_levels.clear();
+  for (const auto& [site, L] : model->config().site_levels) {
+    std::string name = site;
+    for (const auto& [prefix, kept] : {std::pair{std::string("enc_blocks."), &plan.encoder.blocks},
+                                       std::pair{std::string("dec_blocks."), &plan.decoder.blocks}}) {
+      if (site.rfind(prefix, 0) != 0) continue;
+      const size_t dot = site.find('.', prefix.size());
+      const int old_index = std::stoi(site.substr(prefix.size(), dot - prefix.size()));
+      const auto it = std::find(kept->begin(), kept->end(), old_index);
+      name = it == kept->end() ? "" : prefix + std::to_string(it - kept->begin()) + site.substr(dot);
+    }
+    if (!name.empty()) cfg.site_levels[name] = L;
+  }
   Mfm out(cfg);
   out->train(model->is_training());
 

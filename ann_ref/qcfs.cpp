@@ -1,15 +1,22 @@
 #include "ann_ref/qcfs.h"
 
 #include <algorithm>
+#include <string>
 
 #include "common/dense_kernels.h"
 #include "common/error.h"
 
 namespace spikefm {
 
-QcfsImpl::QcfsImpl(int levels, float init_lambda, bool is_signed) : levels_(levels), signed_(is_signed) {
-  if (signed_ && levels_ == 0) throw Error("QCFS", "a signed quantizer needs levels > 0");
+QcfsImpl::QcfsImpl(int levels, float init_lambda, bool is_signed) : signed_(is_signed) {
+  set_levels(levels);
   lambda = register_parameter("lambda", torch::full({}, init_lambda));
+}
+
+void QcfsImpl::set_levels(int levels) {
+  if (levels < 0 || levels > 255) throw Error("QCFS", "levels must be in [0, 255] (got " + std::to_string(levels) + ")");
+  if (signed_ && levels == 0) throw Error("QCFS", "a signed quantizer needs levels > 0");
+  levels_ = levels;
 }
 
 float QcfsImpl::theta() const { return lambda.item<float>() / static_cast<float>(levels_); }
@@ -31,7 +38,11 @@ torch::Tensor QcfsImpl::forward(const torch::Tensor& z) {
     return z;
   }
   if (levels_ == 0) return torch::relu(z) - torch::relu(z - lambda);  // clip(z, 0, λ)
-  if (!torch::GradMode::is_enabled()) return counts(z) * theta();
+  if (!torch::GradMode::is_enabled()) {
+    torch::Tensor a = counts(z) * theta();
+    if (observer) observer(z, a);
+    return a;
+  }
   // Training: y = clip(z/θ, lo, hi), n = floor(y + 1/2), a = θ·(y + (n − y)) with the rounding
   // treated as identity (STE). Gradients: 1 w.r.t. z inside the range; (n − y)/L w.r.t. λ inside,
   // hi/L or lo/L outside (as QCFS, whose a = λ·q(z/λ)).
@@ -39,7 +50,9 @@ torch::Tensor QcfsImpl::forward(const torch::Tensor& z) {
   torch::Tensor th = lambda / L;
   torch::Tensor y = torch::clamp(z / th, signed_ ? -L : 0.0, L);
   torch::Tensor n = torch::floor(y.detach() + 0.5);
-  return th * (y + (n - y).detach());
+  torch::Tensor a = th * (y + (n - y).detach());
+  if (observer) observer(z, a);
+  return a;
 }
 
 void QcfsImpl::start_calibration() {

@@ -25,6 +25,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 namespace spikefm {
@@ -38,6 +39,8 @@ class QcfsImpl : public torch::nn::Module {
   torch::Tensor counts(const torch::Tensor& z) const;
 
   int levels() const { return levels_; }
+  // Changes L, keeping λ (so θ = λ / L changes); L >= 1, or 0 for an unsigned quantizer.
+  void set_levels(int levels);
   bool is_signed() const { return signed_; }
   float theta() const;  // λ / L in float32
   float lo() const { return signed_ ? -static_cast<float>(levels_) : 0.0f; }
@@ -49,6 +52,10 @@ class QcfsImpl : public torch::nn::Module {
   void finish_calibration();
 
   torch::Tensor lambda;  // scalar parameter
+  // When set, every quantized forward (L > 0, not calibrating) hands its input z and its output a to
+  // this observer; with grad mode on, a is the graph node, so gradients with respect to it can be
+  // taken (level_allocation.h measures activations and their loss sensitivity with it).
+  std::function<void(const torch::Tensor& z, const torch::Tensor& a)> observer;
 
  private:
   int levels_;

@@ -162,7 +162,7 @@ snn::SnnModel convert_checkpoint(const std::filesystem::path& checkpoint, const 
   snn::SnnModel out;
   out.source_checkpoint = checkpoint.string();
   out.neuron = o.neuron;
-  out.levels = c.act_levels;
+  out.levels = c.max_levels();  // per-site levels (site_levels) may exceed act_levels
   out.default_timesteps = o.timesteps;
   out.train_seed = ck.meta.seed;
   out.image_size = c.image_size;

@@ -1,5 +1,7 @@
 // spikefm compress: structural pruning (ann_ref/prune.h) and mixed-precision weight quantization
 // (ann_ref/compress.h) of a trained MFM; with both, the pruned and recovered model is quantized.
+// With --act-spikes, instead: the activation levels of a QANN under a spike budget
+// (ann_ref/level_allocation.h).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "ann_ref/compress.h"
+#include "ann_ref/level_allocation.h"
 #include "ann_ref/prune.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -72,6 +75,66 @@ void print_prune(const PruneReport& r, const PruneOptions& o) {
               r.eval_seconds_after > 0 ? r.eval_seconds_before / r.eval_seconds_after : 0.0);
 }
 
+int run_level_allocation(const LevelAllocOptions& o, bool json, bool report) {
+  const LevelAllocReport r = allocate_levels(o);
+  if (json) {
+    Json vs = Json::array();
+    for (const auto& v : r.variants) {
+      vs.push_back({{"name", v.name}, {"spikes_per_question", v.spikes}, {"accuracy", v.accuracy}, {"calib_loss", v.calib_loss}});
+    }
+    Json ss = Json::array();
+    for (const auto& s : r.sites) {
+      Json os = Json::array();
+      for (const auto& x : s.options) {
+        Json xj{{"levels", x.levels}, {"spikes", x.spikes}, {"fisher", x.fisher}};
+        if (o.sensitivity == "loss") xj["delta_loss"] = x.delta_loss;
+        os.push_back(xj);
+      }
+      ss.push_back({{"name", s.name}, {"encoder", s.encoder}, {"signed", s.is_signed}, {"trained_levels", s.trained_levels},
+                    {"levels", s.options[s.chosen].levels}, {"options", os}});
+    }
+    Json j{{"model", r.model},
+           {"spike_budget", o.spike_budget},
+           {"sensitivity", o.sensitivity},
+           {"spikes_trained_estimate", r.spikes_trained},
+           {"budget_spikes", r.budget},
+           {"spikes_allocated_estimate", r.spikes_estimate},
+           {"eval_split", o.split},
+           {"eval_n", r.eval_n},
+           {"variants", vs},
+           {"sites", ss}};
+    if (!o.out.empty()) j["checkpoint"] = o.out.string();
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("%s QANN, %zu activation quantizers; budget %.2f x %.0f = %.0f spikes per question (per-site estimates, "
+              "calibration data); %s split, %lld samples\n",
+              r.model.c_str(), r.sites.size(), o.spike_budget, r.spikes_trained, r.budget, o.split.c_str(),
+              static_cast<long long>(r.eval_n));
+  std::printf("  %-36s %16s %10s %11s\n", "variant", "spikes/question", "accuracy", "calib loss");
+  for (const auto& v : r.variants) {
+    std::printf("  %-36s %16.0f %9.2f%% %11.4f\n", v.name.c_str(), v.spikes, 100 * v.accuracy, v.calib_loss);
+  }
+  std::printf("levels:");
+  for (const auto& s : r.sites) std::printf(" %s=%d", s.name.c_str(), s.options[s.chosen].levels);
+  std::printf("\n");
+  if (report) {
+    std::printf("per site, alone at L (the others at their trained L): spikes per question / Fisher estimate of the\n"
+                "calibration-loss increase%s\n", o.sensitivity == "loss" ? " / measured increase" : "");
+    for (const auto& s : r.sites) {
+      std::printf("  %-26s %-3s L=%-3d ->%3d ", s.name.c_str(), s.encoder ? "enc" : "dec", s.trained_levels,
+                  s.options[s.chosen].levels);
+      for (const auto& x : s.options) {
+        std::printf(" L%d %.0f/%.2e", x.levels, x.spikes, x.fisher);
+        if (o.sensitivity == "loss") std::printf("/%+.2e", x.delta_loss);
+      }
+      std::printf("\n");
+    }
+  }
+  if (!o.out.empty()) std::printf("checkpoint with the allocated levels written to %s\n", o.out.string().c_str());
+  return 0;
+}
+
 }  // namespace
 
 Action add_compress(CLI::App& app) {
@@ -82,10 +145,11 @@ Action add_compress(CLI::App& app) {
   auto hw_name = std::make_shared<std::string>();
   auto hw_sram = std::make_shared<int64_t>(0);
   auto spec = std::make_shared<hw::HwSpec>();
+  auto lo = std::make_shared<LevelAllocOptions>();
   CLI::App* c = app.add_subcommand("compress",
                                    "Structural pruning (blocks, heads, MLP channels) and mixed-precision weight quantization "
                                    "(per-layer sensitivity, exact bit allocation, GPTQ/RTN); prune, then quantize");
-  c->add_option("--checkpoint", o->checkpoint, "Float checkpoint (from spikefm train)")->required()->check(CLI::ExistingFile);
+  c->add_option("--checkpoint", o->checkpoint, "Float checkpoint (from spikefm train); with --act-spikes a QANN (train --qann)")->required()->check(CLI::ExistingFile);
   c->add_option("--task", o->task, "Task")->check(CLI::IsMember({"fashion-vqa"}))->capture_default_str();
   c->add_option("--bits", o->bits, "Budget: average effective bits per weight, scales included")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--widths", o->widths, "Bit widths a layer may get")->delimiter(',')->check(CLI::IsMember({8, 4, 2}))->capture_default_str();
@@ -121,10 +185,42 @@ Action add_compress(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   c->add_option("--recover-lr", po->recover_lr, "Peak learning rate of the recovery fine-tune")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--act-spikes", lo->spike_budget, "Instead of weights: allocate the activation levels L of every quantizer of a "
+                 "QANN checkpoint (each L is also its spike count) to minimise the calibration-loss increase within this "
+                 "fraction of the trained model's spikes per question, e.g. 0.6")
+      ->check(CLI::PositiveNumber);
+  c->add_option("--act-sensitivity", lo->sensitivity, "What the level allocation minimises: fisher (diagonal-Fisher estimate of "
+                 "the loss increase from each quantizer's output change) or loss (measured loss increase, each quantizer alone)")
+      ->check(CLI::IsMember({"fisher", "loss"}))
+      ->capture_default_str();
+  c->add_option("--act-levels", lo->levels, "Levels a quantizer may take with --act-spikes (its trained L is always allowed)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 255))
+      ->capture_default_str();
   c->add_flag("--compare", o->compare, "Also evaluate uniform widths, the other rounding method and mixed at the uniform budgets");
   c->add_flag("--report", *report, "Print the sensitivity of every layer and block");
   c->add_flag("--json", *json, "Print one JSON object on stdout");
-  return [c, o, po, json, report, hw_name, hw_sram, spec] {
+  return [c, o, po, lo, json, report, hw_name, hw_sram, spec] {
+    if (c->count("--act-spikes") > 0) {
+      for (const char* w : {"--bits", "--widths", "--groups", "--group", "--method", "--sensitivity", "--qat-epochs", "--hw",
+                            "--hw-sram", "--prune-blocks", "--prune-heads", "--prune-mlp", "--recover-minutes"}) {
+        if (c->count(w) > 0) {
+          throw Error(std::string("--act-spikes with ") + w, "activation levels are allocated on a QANN, weights and pruning on the float model",
+                      "compress the float checkpoint first, make the QANN (spikefm train --init --qann), then allocate its levels");
+        }
+      }
+      lo->checkpoint = o->checkpoint;
+      lo->data_dir = o->data_dir;
+      lo->out = o->out;
+      lo->calib_images = o->calib_images;
+      lo->split = o->split;
+      lo->limit = o->limit;
+      lo->compare = o->compare;
+      lo->progress = !*json;
+      return run_level_allocation(*lo, *json, *report);
+    } else if (c->count("--act-levels") + c->count("--act-sensitivity") > 0) {
+      throw Error("--act-levels/--act-sensitivity", "only apply with --act-spikes", "add --act-spikes 0.6 (a fraction of the trained spikes)");
+    }
     if (!hw_name->empty()) {
       *spec = hw::load_hw_spec(hw::resolve_hw_preset(*hw_name));
       if (*hw_sram > 0) spec->synapse_sram_bytes = *hw_sram;

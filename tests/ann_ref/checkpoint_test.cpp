@@ -62,6 +62,24 @@ TEST(Checkpoint, RejectsWrongVersionNamingTheAttribute) {
   EXPECT_NE(msg.find("99"), std::string::npos) << msg;
 }
 
+TEST(Checkpoint, RejectsMalformedOrUnknownSiteLevels) {
+  // The float tiny model has one QCFS quantizer per MLP (mlp.act): a valid entry loads, a malformed
+  // one or one naming no quantizer is refused naming site_levels / the site.
+  Fixture fx;
+  H5File::open_rw(fx.path).set_attr("/config", "site_levels", std::string("dec_blocks.1.mlp.act=3"));
+  Checkpoint ok = load_checkpoint(fx.path);
+  EXPECT_EQ(ok.model->config().site_levels.at("dec_blocks.1.mlp.act"), 3);
+  for (const char* bad : {"dec_blocks.1.mlp.act=x", "dec_blocks.1.mlp.act", "=3", "a=1,a=2", "dec_blocks.1.mlp.act=3,",
+                          "dec_blocks.1.mlp.act=1000"}) {
+    H5File::open_rw(fx.path).set_attr("/config", "site_levels", std::string(bad));
+    std::string msg = error_of([&] { load_checkpoint(fx.path); });
+    EXPECT_NE(msg.find("site_levels"), std::string::npos) << bad << ": " << msg;
+  }
+  H5File::open_rw(fx.path).set_attr("/config", "site_levels", std::string("dec_blocks.1.mlp.fc1=3"));
+  std::string msg = error_of([&] { load_checkpoint(fx.path); });
+  EXPECT_NE(msg.find("dec_blocks.1.mlp.fc1"), std::string::npos) << msg;
+}
+
 TEST(Checkpoint, RejectsNaNWeightsMissingTensorsWrongShapesAndUnknownTensors) {
   const std::string w = "/params/dec_blocks/1/mlp/fc1/weight";
   {

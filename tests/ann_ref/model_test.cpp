@@ -1,11 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 
+#include "ann_ref/checkpoint.h"
 #include "ann_ref/mfm.h"
 #include "common/error.h"
 #include "tests/ann_ref/tiny_model.h"
+#include "tests/test_tmp.h"
 
 using namespace spikefm;
 
@@ -86,6 +90,77 @@ TEST(Qcfs, SignedQuantizerIsSymmetricAndBounded) {
   std::vector<float> want = {-4, -3, 0, 0, 1, 2, 4};  // floor(z/0.5 + 1/2), clipped to [-4, 4]
   for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(n[i].item<float>(), want[i]) << "z = " << z[i].item<float>();
   EXPECT_TRUE(torch::equal(act->forward(z), n * 0.5f));
+}
+
+TEST(Qcfs, ObserverSeesInputAndOutputAndSetLevelsKeepsLambda) {
+  // The observer is how `compress --act-spikes` sees a quantizer's inputs; at any L the output it
+  // hands over is θ·clip(floor(z/θ + 1/2), ±L), θ = λ/L, recomputed here in float64 from the formula.
+  Qcfs act(8, 2.0f, /*is_signed=*/true);
+  torch::manual_seed(5);
+  torch::Tensor z = torch::randn({3, 700}) * 1.5;
+  for (bool grad : {false, true}) {
+    torch::AutoGradMode mode(grad);
+    for (int L : {8, 3}) {
+      act->set_levels(L);
+      torch::Tensor seen_z, seen_a;
+      act->observer = [&](const torch::Tensor& zi, const torch::Tensor& ai) {
+        seen_z = zi;
+        seen_a = ai;
+      };
+      torch::Tensor out = act->forward(z);
+      act->observer = nullptr;
+      ASSERT_TRUE(seen_z.defined() && seen_a.defined());
+      EXPECT_TRUE(torch::equal(seen_z, z));
+      EXPECT_TRUE(torch::equal(seen_a, out));
+      EXPECT_EQ(seen_a.requires_grad(), grad);  // in grad mode, the graph node itself
+      const double theta = 2.0 / L;
+      const torch::Tensor want = torch::clamp(torch::floor(z.to(torch::kFloat64) / theta + 0.5), -L, L) * theta;
+      EXPECT_LT((seen_a.detach().to(torch::kFloat64) - want).abs().max().item<double>(), 1e-6) << "L = " << L;
+      EXPECT_FLOAT_EQ(act->lambda.item<float>(), 2.0f);
+      EXPECT_FLOAT_EQ(act->theta(), static_cast<float>(theta));
+    }
+  }
+  EXPECT_THROW(act->set_levels(0), Error);  // a signed quantizer needs L >= 1
+  EXPECT_THROW(act->set_levels(256), Error);
+}
+
+TEST(SiteLevels, EachQuantizerTakesItsOwnLevelsAndTheCheckpointKeepsThem) {
+  MfmConfig c = test::tiny_config(4);
+  c.qann = true;
+  c.weight_bits = 8;
+  torch::manual_seed(3);
+  Mfm m(c);
+  m->eval();
+  const auto sites = m->named_quantizers();
+  ASSERT_EQ(sites.size(), m->quantizers().size());
+  std::map<std::string, int> levels;
+  std::mt19937 rng(9);
+  for (const auto& [name, q] : sites) levels[name] = 1 + static_cast<int>(rng() % 12);
+  m->set_site_levels(levels);
+  for (const auto& [name, q] : m->named_quantizers()) EXPECT_EQ(q->levels(), levels[name]) << name;
+  EXPECT_EQ(m->config().max_levels(), std::max(4, std::max_element(levels.begin(), levels.end(), [](auto& a, auto& b) {
+                                                   return a.second < b.second;
+                                                 })->second));
+  torch::Tensor img = torch::rand({2, 28, 28});
+  torch::Tensor tokens = torch::randint(5, c.vocab_size, {2, 6});
+  torch::NoGradGuard ng;
+  const torch::Tensor mixed = m->forward(img, tokens);
+
+  test::TempDir d;
+  save_checkpoint(d / "m.h5", m, FashionVqa::make_tokenizer().vocab(), TrainMeta{});
+  Checkpoint back = load_checkpoint(d / "m.h5");
+  for (const auto& [name, q] : back.model->named_quantizers()) EXPECT_EQ(q->levels(), levels[name]) << name;
+  back.model->eval();
+  EXPECT_TRUE(torch::equal(back.model->forward(img, tokens), mixed));
+
+  // all back at act_levels: the record empties and the model computes what a uniform model does
+  for (auto& [name, L] : levels) L = 4;
+  m->set_site_levels(levels);
+  EXPECT_TRUE(m->config().site_levels.empty());
+  const torch::Tensor uniform = m->forward(img, tokens);
+  EXPECT_FALSE(torch::equal(uniform, mixed));  // the levels were really in effect
+  EXPECT_THROW(m->set_site_levels({{"dec_blocks.0.mlp.fc1", 3}}), Error);  // a linear layer, not a quantizer
+  EXPECT_THROW(m->set_site_levels({{"dec_blocks.0.mlp.act", 0}}), Error);
 }
 
 TEST(KvCache, IncrementalDecodingMatchesFullRecomputation) {

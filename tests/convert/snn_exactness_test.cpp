@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
 #include <random>
+#include <string>
 
 #include "ann_ref/checkpoint.h"
 #include "ann_ref/prune_plan.h"
@@ -257,5 +259,52 @@ TEST(Exactness, PrunedQannConvertsWithFewerSynapsesAndStaysBitExact) {
   for (int t = 3; t < 5; ++t) {
     got = tm.append(seq[t]);
     ASSERT_TRUE(bit_equal(got.data(), want[t].data_ptr<float>(), V)) << "position " << t;
+  }
+}
+
+TEST(Exactness, PerSiteLevelsConvertBitExactAndFollowPrunedBlocks) {
+  // Every quantizer at its own L (what `compress --act-spikes` writes): the spiking neurons behind each
+  // take its bounds, so the SNN still returns the QANN's logits bit for bit; the file's `levels` is
+  // the largest L (the timesteps an exact run may need).
+  test::TempDir dir;
+  Mfm model = random_qann(41);
+  std::map<std::string, int> levels;
+  std::mt19937 rng(41);
+  for (const auto& [name, q] : model->named_quantizers()) levels[name] = 1 + static_cast<int>(rng() % 9);
+  levels["dec_blocks.1.mlp.act"] = 11;
+  model->set_site_levels(levels);
+  const auto ck = dir / "mixed_q.h5", snn_path = dir / "mixed_q.snn.h5";
+  save_checkpoint(ck, model, FashionVqa::make_tokenizer().vocab(), TrainMeta{});
+  ConvertOptions o;
+  o.neuron = "st_bif";
+  convert_checkpoint(ck, o).save(snn_path);
+  snn::SnnModel sm = snn::SnnModel::load(snn_path);
+  EXPECT_EQ(sm.levels, 11);
+
+  QannRef ref(model);
+  torch::Tensor img = random_images(1, 4141);
+  const int V = static_cast<int>(sm.vocab.size());
+  std::vector<int> seq = {1, 7, 3, 9, 12, 6};
+  QannCache cache;
+  ref.prime(ref.image_prefix(img), cache);
+  torch::Tensor want =
+      ref.decode(torch::tensor(std::vector<int64_t>(seq.begin(), seq.end())).unsqueeze(0), cache).squeeze(0).contiguous();
+  snn::SnnTokenModel tm(sm, snn::RunOptions{.timesteps = 1, .until_quiet = true, .max_steps = 4096});
+  std::vector<float> got = tm.begin(std::span<const float>(img.data_ptr<float>(), 28 * 28), {seq[0], seq[1], seq[2]});
+  ASSERT_TRUE(bit_equal(got.data(), want[2].data_ptr<float>(), V));
+  for (int t = 3; t < 6; ++t) {
+    got = tm.append(seq[t]);
+    ASSERT_TRUE(bit_equal(got.data(), want[t].data_ptr<float>(), V)) << "position " << t;
+  }
+  EXPECT_EQ(tm.runs_unsettled(), 0);
+
+  // pruning decoder block 0 renumbers block 1 to 0: its quantizers keep their levels
+  PrunePlan plan = keep_all(model);
+  plan.decoder.blocks = {1};
+  Mfm pruned = apply_prune_plan(model, plan);
+  for (const auto& [name, q] : pruned->named_quantizers()) {
+    std::string was = name;
+    if (name.rfind("dec_blocks.0.", 0) == 0) was = "dec_blocks.1." + name.substr(13);
+    EXPECT_EQ(q->levels(), levels.at(was)) << name;
   }
 }

@@ -5,6 +5,8 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <string>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "tests/experiments/cli_run.h"
@@ -44,6 +46,21 @@ TEST(Cli, UserErrorsPrintSpikefmErrorAndExitNonZero) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_EQ(bad.err.rfind("spikefm: error: loading checkpoint", 0), 0u) << bad.err;
   EXPECT_TRUE(bad.out.empty());
+}
+
+TEST(Cli, PatchAndStrideOverrideThePresetGeometry) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  spikefm::test::TempDir d;
+  // 28 px in 4 x 4 patches at stride 4: a 7 x 7 grid; at stride 2 (overlapping) 13 x 13
+  for (auto [args, tokens] : {std::pair{"--patch 4", 49}, std::pair{"--patch 4 --stride 2", 169}}) {
+    CliRun t = run_cli(std::string("train --model small ") + args + " --limit 64 --epochs 1 --val-images 0 --json --out " +
+                           (d / "p.h5").string(), d);
+    ASSERT_EQ(t.code, 0) << t.err;
+    EXPECT_EQ(nlohmann::json::parse(t.out)["image_tokens"].get<int>(), tokens) << args;
+  }
+  CliRun bad = run_cli("train --model small --patch 4 --stride 5 --limit 64 --epochs 1 --out " + (d / "b.h5").string(), d);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("stride"), std::string::npos) << bad.err;  // (28 - 4) is no multiple of 5
 }
 
 TEST(Cli, TrainThenEvalJsonParsesAndGenerateAnswers) {
@@ -246,6 +263,23 @@ TEST(Cli, QannConvertSimulateAgreesExactlyUntilQuiet) {
     ASSERT_EQ(h["baselines"].size(), 3u);
     EXPECT_GT(h["baselines"][0]["total_pj"].get<double>(), 0.0);
   }
+  // activation levels allocated at 60% of the spikes: the result still converts bit-exact, and the
+  // spiking engine (an independent count) sees fewer spikes than in the trained model
+  const std::string lv = (d / "q_lv.h5").string(), lvs = (d / "q_lv.snn.h5").string();
+  CliRun al = run_cli("compress --checkpoint " + q + " --act-spikes 0.6 --act-levels 2,4 --calib-images 8 --limit 16 --json --out " + lv, d);
+  ASSERT_EQ(al.code, 0) << al.err;
+  auto aj = nlohmann::json::parse(al.out);
+  EXPECT_LE(aj["spikes_allocated_estimate"].get<double>(), aj["budget_spikes"].get<double>() + 0.5 * aj["sites"].size());
+  ASSERT_EQ(aj["variants"].size(), 2u);
+  ASSERT_EQ(run_cli("convert --checkpoint " + lv + " --neuron st-bif --timesteps 8 --out " + lvs, d).code, 0);
+  CliRun lr = run_cli("simulate --snn " + lvs + " --limit 8 --until-quiet --json", d);
+  ASSERT_EQ(lr.code, 0) << lr.err;
+  auto lj = nlohmann::json::parse(lr.out);
+  EXPECT_EQ(lj["max_abs_dlogit"].get<double>(), 0.0);
+  EXPECT_LT(lj["spikes_per_sample"].get<double>(), j["spikes_per_sample"].get<double>());
+  CliRun mix = run_cli("compress --checkpoint " + q + " --act-spikes 0.6 --bits 4", d);
+  EXPECT_EQ(mix.code, 1);
+  EXPECT_NE(mix.err.find("--act-spikes with --bits"), std::string::npos) << mix.err;
   CliRun typo = run_cli("energy --snn " + s + " --hw loihii", d);
   EXPECT_EQ(typo.code, 1);
   EXPECT_NE(typo.err.find("loihi"), std::string::npos) << typo.err;  // the available presets are listed
