@@ -60,6 +60,25 @@ struct Converted {
   }
 };
 
+// The SNN's logits at every position of `seq` after the 3-token prompt, teacher-forced through
+// begin/append, equal the QANN's bit for bit.
+void expect_decoder_bit_exact(Mfm& model, const snn::SnnModel& sm, const torch::Tensor& img, const std::vector<int>& seq) {
+  QannRef ref(model);
+  const int V = static_cast<int>(sm.vocab.size());
+  QannCache cache;
+  ref.prime(ref.image_prefix(img), cache);
+  torch::Tensor want =
+      ref.decode(torch::tensor(std::vector<int64_t>(seq.begin(), seq.end())).unsqueeze(0), cache).squeeze(0).contiguous();
+  snn::SnnTokenModel tm(sm, snn::RunOptions{.timesteps = 1, .until_quiet = true, .max_steps = 4096});
+  std::vector<float> got = tm.begin(std::span<const float>(img.data_ptr<float>(), 28 * 28), {seq[0], seq[1], seq[2]});
+  ASSERT_TRUE(bit_equal(got.data(), want[2].data_ptr<float>(), V));
+  for (size_t t = 3; t < seq.size(); ++t) {
+    got = tm.append(seq[t]);
+    ASSERT_TRUE(bit_equal(got.data(), want[t].data_ptr<float>(), V)) << "position " << t;
+  }
+  EXPECT_EQ(tm.runs_unsettled(), 0);
+}
+
 }  // namespace
 
 class Exactness : public ::testing::TestWithParam<std::string> {};
@@ -245,21 +264,7 @@ TEST(Exactness, PrunedQannConvertsWithFewerSynapsesAndStaysBitExact) {
   EXPECT_EQ(full_synapses, linear_weights(full));
   EXPECT_LT(synapses(sm), full_synapses);
 
-  QannRef ref(model);
-  torch::Tensor img = random_images(1, 321);
-  const int V = static_cast<int>(sm.vocab.size());
-  std::vector<int> seq = {1, 7, 3, 9, 12};
-  QannCache cache;
-  ref.prime(ref.image_prefix(img), cache);
-  torch::Tensor want =
-      ref.decode(torch::tensor(std::vector<int64_t>(seq.begin(), seq.end())).unsqueeze(0), cache).squeeze(0).contiguous();
-  snn::SnnTokenModel tm(sm, snn::RunOptions{.timesteps = 1, .until_quiet = true, .max_steps = 4096});
-  std::vector<float> got = tm.begin(std::span<const float>(img.data_ptr<float>(), 28 * 28), {seq[0], seq[1], seq[2]});
-  ASSERT_TRUE(bit_equal(got.data(), want[2].data_ptr<float>(), V));
-  for (int t = 3; t < 5; ++t) {
-    got = tm.append(seq[t]);
-    ASSERT_TRUE(bit_equal(got.data(), want[t].data_ptr<float>(), V)) << "position " << t;
-  }
+  expect_decoder_bit_exact(model, sm, random_images(1, 321), {1, 7, 3, 9, 12});
 }
 
 TEST(Exactness, PerSiteLevelsConvertBitExactAndFollowPrunedBlocks) {
@@ -281,22 +286,7 @@ TEST(Exactness, PerSiteLevelsConvertBitExactAndFollowPrunedBlocks) {
   snn::SnnModel sm = snn::SnnModel::load(snn_path);
   EXPECT_EQ(sm.levels, 11);
 
-  QannRef ref(model);
-  torch::Tensor img = random_images(1, 4141);
-  const int V = static_cast<int>(sm.vocab.size());
-  std::vector<int> seq = {1, 7, 3, 9, 12, 6};
-  QannCache cache;
-  ref.prime(ref.image_prefix(img), cache);
-  torch::Tensor want =
-      ref.decode(torch::tensor(std::vector<int64_t>(seq.begin(), seq.end())).unsqueeze(0), cache).squeeze(0).contiguous();
-  snn::SnnTokenModel tm(sm, snn::RunOptions{.timesteps = 1, .until_quiet = true, .max_steps = 4096});
-  std::vector<float> got = tm.begin(std::span<const float>(img.data_ptr<float>(), 28 * 28), {seq[0], seq[1], seq[2]});
-  ASSERT_TRUE(bit_equal(got.data(), want[2].data_ptr<float>(), V));
-  for (int t = 3; t < 6; ++t) {
-    got = tm.append(seq[t]);
-    ASSERT_TRUE(bit_equal(got.data(), want[t].data_ptr<float>(), V)) << "position " << t;
-  }
-  EXPECT_EQ(tm.runs_unsettled(), 0);
+  expect_decoder_bit_exact(model, sm, random_images(1, 4141), {1, 7, 3, 9, 12, 6});
 
   // pruning decoder block 0 renumbers block 1 to 0: its quantizers keep their levels
   PrunePlan plan = keep_all(model);
