@@ -6,8 +6,9 @@
 #   4. prune it structurally (a whole block, attention heads, MLP channels) with a short recovery
 #      fine-tune: parameters, accuracy and CPU wall time beside the unpruned model
 #   5. fine-tune it into a QANN (quantizers at every linear/product input, int8 weights)
-#   6. convert the QANN into a spiking network (ST-BIF neurons) and into the rate-IF baseline
-#   7. simulate both beside the QANN: accuracy, agreement, spikes, SOPs, wall time
+#   6. allocate the QANN's activation levels per quantizer under 60% of its spikes, then convert the
+#      QANN and that allocation into spiking networks (ST-BIF neurons), and into the rate-IF baseline
+#   7. simulate them beside the QANN: accuracy, agreement, spikes, SOPs, wall time
 #   8. energy: map the ST-BIF network onto modeled Loihi-, TrueNorth- and 45 nm-class chips and price
 #      its activity beside a MAC-array ANN in the same technology and the literature formula
 # The compressed and pruned checkpoints do not feed the spiking path in the demo yet (the converter
@@ -56,14 +57,19 @@ echo "== 5/8 QANN: fine-tune with L-level quantizers everywhere and int8 weights
   --out "$OUT/small_qann.h5"
 
 echo
-echo "== 6/8 convert: QANN -> spiking networks =="
+echo "== 6/8 activation levels per quantizer at 60% of the QANN's spikes, then convert: QANN -> spiking networks =="
+"$BIN" compress --checkpoint "$OUT/small_qann.h5" --act-spikes 0.6 --calib-images 64 --limit 2000 \
+  --out "$OUT/small_qann_lv.h5" | tee "$OUT/levels.txt"
 "$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron st-bif --timesteps 16 --out "$OUT/small_stbif.snn.h5"
+"$BIN" convert --checkpoint "$OUT/small_qann_lv.h5" --neuron st-bif --timesteps 16 --out "$OUT/small_stbif_lv.snn.h5"
 "$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron if-rate --timesteps 32 --out "$OUT/small_ifrate.snn.h5"
 
 echo
 echo "== 7/8 simulate on $SAMPLES test questions, beside the QANN =="
 "$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --until-quiet | tee "$OUT/simulate_stbif.txt"
 "$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --timesteps 6 | tee "$OUT/simulate_stbif_t6.txt"
+echo "-- the same network with its levels allocated at 60% of the spikes (step 6)"
+"$BIN" simulate --snn "$OUT/small_stbif_lv.snn.h5" --limit "$SAMPLES" --until-quiet | tee "$OUT/simulate_stbif_lv.txt"
 "$BIN" simulate --snn "$OUT/small_ifrate.snn.h5" --limit "$((SAMPLES / 4))" --timesteps 32 | tee "$OUT/simulate_ifrate.txt"
 
 echo
@@ -82,6 +88,17 @@ for h in r["hardware"]:
     print("  %-10s %11.4g uJ %11.4g uJ %11.4g uJ %11.4g uJ %9.1f %9.4g ms" % (
         h["hw"], h["snn_energy_per_sample"]["total_pj"] / 1e6, h["snn_formula_pj"] / 1e6, ann["total_pj"] / 1e6,
         ann["formula_pj"] / 1e6, ann["snn_over_baseline"], h["snn_latency_s"] * 1e3))
+PY
+
+"$BIN" energy --snn "$OUT/small_stbif_lv.snn.h5" --limit "$((SAMPLES / 4))" --until-quiet --hw loihi --json \
+  > "$OUT/energy_lv.json" 2> "$OUT/energy_lv.log"
+python3 - "$OUT/energy.json" "$OUT/energy_lv.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+ea, eb = (r["hardware"][0]["snn_energy_per_sample"]["total_pj"] / 1e6 for r in (a, b))
+print("levels allocated at 60%% of the spikes (step 6), on %s: %.4g uJ per sample vs %.4g uJ at the trained levels "
+      "(%.2fx), accuracy %.2f%% vs %.2f%% (%d samples)" % (b["hardware"][0]["hw"], eb, ea, ea / eb, 100 * b["accuracy"],
+      100 * a["accuracy"], b["n"]))
 PY
 
 acc=$(python3 -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["accuracy"]))' "$OUT/eval.json")
