@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -95,31 +96,27 @@ LevelAllocReport allocate_levels(const LevelAllocOptions& o) {
     run_schedule([&](Site& s, const torch::Tensor& z) { total += s.q->counts(z).abs().sum().item<double>(); });
     return total / questions;
   };
-  // Σ|n| of z at L (the quantizer's λ, L set for the count and restored).
-  auto spikes_at = [](Site& s, const torch::Tensor& z, int L) {
+  // The integer counts n of z at L (the quantizer's λ; L set for the count and restored); its output
+  // there is n·θ, θ = λ / L.
+  auto counts_at = [](Site& s, const torch::Tensor& z, int L) {
     const int keep = s.q->levels();
     s.q->set_levels(L);
-    const double n = s.q->counts(z).abs().sum().item<double>();
+    torch::Tensor n = s.q->counts(z);
     s.q->set_levels(keep);
     return n;
   };
-  auto output_at = [](Site& s, const torch::Tensor& z, int L) {
-    const int keep = s.q->levels();
-    s.q->set_levels(L);
-    torch::Tensor a = s.q->counts(z) * s.q->theta();
-    s.q->set_levels(keep);
-    return a;
+  auto output_at = [&](Site& s, const torch::Tensor& z, int L) {
+    return counts_at(s, z, L) * (s.q->lambda.item<float>() / static_cast<float>(L));
   };
 
   LevelAllocReport rep;
   rep.model = model->config().size_name;
-  std::vector<int> trained;
+  std::vector<int> trained, trained_choice;  // per site: its trained L, and that option's index
   for (const Site& s : sites) trained.push_back(s.q->levels());
-  std::vector<std::vector<int>> site_levels(sites.size());
   for (size_t k = 0; k < sites.size(); ++k) {
     std::set<int> ls(o.levels.begin(), o.levels.end());
     ls.insert(trained[k]);
-    site_levels[k].assign(ls.begin(), ls.end());
+    trained_choice.push_back(static_cast<int>(std::distance(ls.begin(), ls.find(trained[k]))));
     SiteAllocation a;
     a.name = sites[k].name;
     a.encoder = sites[k].encoder;
@@ -132,7 +129,7 @@ LevelAllocReport allocate_levels(const LevelAllocOptions& o) {
   // --- spikes of each site at each L, alone: its input does not depend on its own L ---
   run_schedule([&](Site& s, const torch::Tensor& z) {
     SiteAllocation& a = rep.sites[&s - sites.data()];
-    for (SiteLevelOption& op : a.options) op.spikes += spikes_at(s, z, op.levels) / questions;
+    for (SiteLevelOption& op : a.options) op.spikes += counts_at(s, z, op.levels).abs().sum().item<double>() / questions;
   });
 
   // --- Fisher error: ½ Σ g² (a_L − a_trained)² per scored token, g = ∂(Σ token losses)/∂a ---
@@ -239,12 +236,6 @@ LevelAllocReport allocate_levels(const LevelAllocOptions& o) {
   };
 
   rep.budget = o.spike_budget * rep.spikes_trained;
-  std::vector<int> trained_choice;
-  for (const SiteAllocation& a : rep.sites) {
-    trained_choice.push_back(static_cast<int>(
-        std::find_if(a.options.begin(), a.options.end(), [&](const SiteLevelOption& op) { return op.levels == a.trained_levels; }) -
-        a.options.begin()));
-  }
   apply(trained_choice);
   rep.variants.push_back(evaluate("trained"));
   const int64_t trained_cost = rounded_cost([&](const AllocationUnit& u) -> const BitOption& {

@@ -236,6 +236,17 @@ int64_t linear_weights(Mfm& m) {
   return n;
 }
 
+// `model` saved to dir/<name>.h5, converted with ST-BIF neurons, written to dir/<name>.snn.h5 and
+// read back (through the files, as the CLI does).
+snn::SnnModel convert_st_bif_via_files(Mfm& model, const std::filesystem::path& dir, const std::string& name) {
+  const auto ck = dir / (name + ".h5"), snn_path = dir / (name + ".snn.h5");
+  save_checkpoint(ck, model, FashionVqa::make_tokenizer().vocab(), TrainMeta{});
+  ConvertOptions o;
+  o.neuron = "st_bif";
+  convert_checkpoint(ck, o).save(snn_path);
+  return snn::SnnModel::load(snn_path);
+}
+
 }  // namespace
 
 TEST(Exactness, PrunedQannConvertsWithFewerSynapsesAndStaysBitExact) {
@@ -250,16 +261,8 @@ TEST(Exactness, PrunedQannConvertsWithFewerSynapsesAndStaysBitExact) {
   plan.decoder.blocks = {1};
   Mfm model = apply_prune_plan(full, plan);
   model->eval();
-  const auto ck = dir / "pruned_q.h5", snn_path = dir / "pruned_q.snn.h5";
-  save_checkpoint(ck, model, FashionVqa::make_tokenizer().vocab(), TrainMeta{});
-  ConvertOptions o;
-  o.neuron = "st_bif";
-  convert_checkpoint(ck, o).save(snn_path);
-  snn::SnnModel sm = snn::SnnModel::load(snn_path);
-
-  const auto full_ck = dir / "full_q.h5";
-  save_checkpoint(full_ck, full, FashionVqa::make_tokenizer().vocab(), TrainMeta{});
-  const int64_t full_synapses = synapses(convert_checkpoint(full_ck, o));
+  snn::SnnModel sm = convert_st_bif_via_files(model, dir.path(), "pruned_q");
+  const int64_t full_synapses = synapses(convert_st_bif_via_files(full, dir.path(), "full_q"));
   EXPECT_EQ(synapses(sm), linear_weights(model));
   EXPECT_EQ(full_synapses, linear_weights(full));
   EXPECT_LT(synapses(sm), full_synapses);
@@ -278,12 +281,7 @@ TEST(Exactness, PerSiteLevelsConvertBitExactAndFollowPrunedBlocks) {
   for (const auto& [name, q] : model->named_quantizers()) levels[name] = 1 + static_cast<int>(rng() % 9);
   levels["dec_blocks.1.mlp.act"] = 11;
   model->set_site_levels(levels);
-  const auto ck = dir / "mixed_q.h5", snn_path = dir / "mixed_q.snn.h5";
-  save_checkpoint(ck, model, FashionVqa::make_tokenizer().vocab(), TrainMeta{});
-  ConvertOptions o;
-  o.neuron = "st_bif";
-  convert_checkpoint(ck, o).save(snn_path);
-  snn::SnnModel sm = snn::SnnModel::load(snn_path);
+  snn::SnnModel sm = convert_st_bif_via_files(model, dir.path(), "mixed_q");
   EXPECT_EQ(sm.levels, 11);
 
   expect_decoder_bit_exact(model, sm, random_images(1, 4141), {1, 7, 3, 9, 12, 6});
