@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 
+#include "ann_ref/quant_layers.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/h5_file.h"
@@ -113,6 +114,13 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
       ck.meta.samples = f.attr_int("/train", "samples");
       ck.meta.seconds = f.attr_double("/train", "seconds");
       ck.meta.val_accuracy = f.attr_double("/train", "val_accuracy");
+    }
+    // A compressed model's stored codes must still be its weights; a QANN then computes with them as
+    // stored (quant_layers.h) instead of re-quantizing them to int8 per channel.
+    const QuantStore quant = read_quant_store(f);
+    if (!quant.empty()) {
+      check_quant_store(ck.model, quant, f.filename());
+      if (cfg.qann) use_stored_weights(ck.model, quant);
     }
     ck.model->eval();
     return ck;

@@ -15,6 +15,7 @@
 #include "ann_ref/vqa_batch.h"
 #include "ann_ref/vqa_eval.h"
 #include "ann_ref/vqa_task.h"
+#include "ann_ref/quant_layers.h"
 #include "ann_ref/weight_quant.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -165,10 +166,6 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
     return method == "gptq" ? quantize_gptq(l.w0.data_ptr<float>(), rows, cols, l.hessian, spec)
                             : quantize_rtn(l.w0.data_ptr<float>(), rows, cols, spec);
   };
-  auto dequantized = [](const QuantizedMatrix& q) {
-    std::vector<float> d = q.dequantize();
-    return torch::from_blob(d.data(), {q.rows, q.cols}, torch::kFloat32).clone();
-  };
   std::optional<Progress> progress;
   if (o.progress) progress.emplace("sensitivity", static_cast<int64_t>(layers.size() * opts.size()), "layer-options");
   int64_t done = 0;
@@ -184,7 +181,7 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
     torch::Tensor H = torch::from_blob(l.hessian.data(), {s.cols, s.cols}, torch::kFloat64);
     for (const Opt& op : opts) {
       l.q.push_back(quantize(l, op.bits, op.group, o.method));
-      l.deq.push_back(dequantized(l.q.back()));
+      l.deq.push_back(dequantized_tensor(l.q.back()));
       OptionSensitivity os;
       os.bits = op.bits;
       os.group = l.q.back().spec.group;
@@ -213,7 +210,7 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       }
     }
     const QuantizedMatrix q = quantize(l, bits, group, method);
-    return std::make_pair(q.effective_bits(), dequantized(q));
+    return std::make_pair(q.effective_bits(), dequantized_tensor(q));
   };
 
   // Blocks and the whole model, each quantized as a unit at every width (granularity o.group).
@@ -302,23 +299,15 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
     for (size_t k = 0; k < layers.size(); ++k) set_weight(layers[k].lin, layers[k].deq[choice[k]]);
     AtomicFile out(o.out);
     save_checkpoint(out.temp_path(), model, ck.vocab, ck.meta);
+    QuantStore store;
+    store.method = method;
+    store.budget_bits = o.bits;
+    store.qat_steps = rep.qat_steps;
+    store.hw = o.hw;
+    for (size_t k = 0; k < layers.size(); ++k) store.layers[layers[k].name] = layers[k].q[choice[k]];
     {
       H5File f = H5File::open_rw(out.temp_path());
-      f.create_group("/quant");
-      f.set_attr("/quant", "method", method);
-      f.set_attr("/quant", "budget_bits", o.bits);
-      f.set_attr("/quant", "qat_steps", rep.qat_steps);
-      if (!o.hw.empty()) f.set_attr("/quant", "hw", o.hw);
-      for (size_t k = 0; k < layers.size(); ++k) {
-        const QuantizedMatrix& q = layers[k].q[choice[k]];
-        const std::string g = "/quant" + param_path(layers[k].name + ".weight").substr(std::string("/params").size());
-        f.write(g + "/codes", q.packed.data(), {q.rows, q.bytes_per_row()});
-        f.write(g + "/scales", q.scales.data(), {q.rows, q.groups_per_row()});
-        f.set_attr(g, "bits", int64_t{q.spec.bits});
-        f.set_attr(g, "group", int64_t{q.group_size()});
-        f.set_attr(g, "cols", int64_t{q.cols});
-        f.set_attr(g, "scale_type", std::string("fp16"));
-      }
+      write_quant_store(f, store);
       f.close();
     }
     out.commit();
@@ -352,10 +341,7 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       Layer& l = layers[k];
       set_weight(l.lin, l.w0);
       const QuantSpec spec = spec_for(opts[chosen[k]].bits, opts[chosen[k]].group, l.w0.size(1));
-      l.lin->weight_quant = [spec, dequantized](const torch::Tensor& w) {
-        const torch::Tensor c = w.contiguous();
-        return dequantized(quantize_rtn(c.data_ptr<float>(), static_cast<int>(c.size(0)), static_cast<int>(c.size(1)), spec));
-      };
+      l.lin->weight_quant = rtn_weight_quant(spec);
     }
     TrainOptions t;
     t.epochs = o.qat_epochs;
@@ -374,7 +360,7 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       const torch::Tensor w = l.lin->weight.detach().contiguous();
       const QuantSpec spec = spec_for(opts[chosen[k]].bits, opts[chosen[k]].group, w.size(1));
       l.q[chosen[k]] = quantize_rtn(w.data_ptr<float>(), static_cast<int>(w.size(0)), static_cast<int>(w.size(1)), spec);
-      l.deq[chosen[k]] = dequantized(l.q[chosen[k]]);
+      l.deq[chosen[k]] = dequantized_tensor(l.q[chosen[k]]);
     }
     rep.variants.push_back(evaluate("mixed + QAT (" + std::to_string(tr.steps) + " steps), rtn", chosen, std::nullopt, o.method));
     written_method = "rtn";

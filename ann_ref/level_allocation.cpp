@@ -11,10 +11,12 @@
 #include "ann_ref/bit_allocation.h"
 #include "ann_ref/calibration.h"
 #include "ann_ref/checkpoint.h"
+#include "ann_ref/quant_store.h"
 #include "ann_ref/vqa_batch.h"
 #include "ann_ref/vqa_eval.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/h5_file.h"
 #include "common/log.h"
 #include "common/progress.h"
 #include "datasets/fashion_mnist.h"
@@ -256,8 +258,12 @@ LevelAllocReport allocate_levels(const LevelAllocOptions& o) {
   apply(chosen);
   rep.variants.push_back(evaluate("allocated"));
   if (!o.out.empty()) {
+    // Levels change nothing in the weights: a compressed QANN's codes go along unchanged.
+    const QuantStore quant = read_quant_store(H5File::open(o.checkpoint));
     AtomicFile out(o.out);
-    save_checkpoint(out.temp_path(), model, ck.vocab, ck.meta);
+    save_checkpoint(out.temp_path(), model, ck.vocab, ck.meta, [&](H5File& f) {
+      if (!quant.empty()) write_quant_store(f, quant);
+    });
     out.commit();
   }
   if (o.compare) {

@@ -1,13 +1,15 @@
 #include "ann_ref/qann.h"
 
+#include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "common/dense_kernels.h"
 #include "common/error.h"
 
 namespace spikefm {
 
-QannRef::QannRef(Mfm model) : model_(std::move(model)) {
+QannRef::QannRef(Mfm model, const QuantStore& quant) : model_(std::move(model)) {
   const MfmConfig& c = model_->config();
   if (!c.qann || c.weight_bits != 8 || c.act_levels < 1) {
     throw Error("building the integer QANN", "the model is not QANN-configured (qann = " + std::to_string(c.qann) +
@@ -15,14 +17,36 @@ QannRef::QannRef(Mfm model) : model_(std::move(model)) {
                 "fine-tune it with `spikefm train --init M.h5 --qann`");
   }
   torch::NoGradGuard ng;
-  for (auto& m : model_->modules(/*include_self=*/false)) {
-    if (auto* l = dynamic_cast<QLinearImpl*>(m.get())) weights_[l] = quantize_weight_int8(l->weight);
+  size_t used = 0;
+  for (auto& item : model_->named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    auto* l = dynamic_cast<QLinearImpl*>(item.value().get());
+    if (l == nullptr) continue;
+    IntLinear w;
+    auto stored = quant.layers.find(item.key());
+    if (stored == quant.layers.end()) {
+      std::tie(w.q, w.s) = quantize_weight_int8(l->weight);
+      w.s = w.s.unsqueeze(1);
+    } else {
+      const QuantizedMatrix& qm = stored->second;
+      if (qm.rows != l->weight.size(0) || qm.cols != l->weight.size(1)) {
+        throw Error("building the integer QANN", "stored codes of " + item.key() + " do not match its weight shape");
+      }
+      std::vector<int8_t> codes = unpack_codes(qm.packed, qm.rows, qm.cols, qm.spec.bits);
+      std::vector<float> scales = qm.scales;
+      w.q = torch::from_blob(codes.data(), {qm.rows, qm.cols}, torch::kInt8).to(torch::kFloat32);
+      w.s = torch::from_blob(scales.data(), {qm.rows, qm.groups_per_row()}, torch::kFloat32).clone();
+      w.group = qm.groups_per_row() == 1 ? 0 : qm.group_size();
+      w.bits = qm.spec.bits;
+      ++used;
+    }
+    weights_[l] = w;
+  }
+  if (used != quant.layers.size()) {
+    throw Error("building the integer QANN", std::to_string(quant.layers.size() - used) + " stored layers are not in the model");
   }
 }
 
-const std::pair<torch::Tensor, torch::Tensor>& QannRef::weights(const QLinear& layer) const {
-  return weights_.at(layer.get());
-}
+const IntLinear& QannRef::weights(const QLinear& layer) const { return weights_.at(layer.get()); }
 
 torch::Tensor QannRef::counts(const Qcfs& q, const torch::Tensor& x) { return q->counts(x); }
 
@@ -39,10 +63,17 @@ torch::Tensor QannRef::layer_norm(const torch::nn::LayerNorm& ln, const torch::T
 }
 
 torch::Tensor QannRef::linear(const torch::Tensor& n, float theta_in, const QLinear& layer) const {
-  const auto& [q, s] = weights(layer);
-  torch::Tensor acc = torch::matmul(n, q.t());  // exact integers
-  torch::Tensor scale = s * theta_in;           // (out): θ_in · s_o in float32
-  return acc * scale + layer->bias.detach();
+  const IntLinear& w = weights(layer);
+  torch::Tensor scale = w.s * theta_in;  // (out, groups): θ_in · s in float32
+  if (w.group == 0) return torch::matmul(n, w.q.t()) * scale.select(1, 0) + layer->bias.detach();  // exact integers
+  const int64_t in = w.q.size(1);
+  torch::Tensor y;
+  for (int64_t g = 0, c0 = 0; c0 < in; ++g, c0 += w.group) {
+    const int64_t len = std::min<int64_t>(w.group, in - c0);
+    torch::Tensor term = torch::matmul(n.narrow(-1, c0, len), w.q.narrow(1, c0, len).t()) * scale.select(1, g);
+    y = g == 0 ? term : y + term;
+  }
+  return y + layer->bias.detach();
 }
 
 torch::Tensor QannRef::block(Block& b, const torch::Tensor& x, QannCache* cache, int layer) {

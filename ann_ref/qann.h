@@ -5,6 +5,8 @@
 // function of integers:
 //
 //   linear:      y = (n_in · qᵀ) ⊙ (θ_in · s) + b         q int8 weights (out, in), s (out) scales
+//   grouped:     y = Σ_g (n_in[g] · q[:, g]ᵀ) ⊙ (θ_in · s_g) + b, summed in group order: the
+//                per-group codes of a compressed layer (quant_store.h), s_g (out) per input group g
 //   q kᵀ:        S = (n_q · n_kᵀ) · ((θ_q · θ_k) · 1/√d)   per head, d = C/H
 //   p v:         O = (n_p · n_v) · (θ_p · θ_v)
 //   quantizer:   n = clip(floor(x/θ + 1/2), lo, hi)       common/dense_kernels.h
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "ann_ref/mfm.h"
+#include "ann_ref/quant_store.h"
 
 namespace spikefm {
 
@@ -34,10 +37,20 @@ struct QannCache {
 
 inline constexpr float kPixelTheta = 1.0f / 255.0f;
 
+// The integer weights of one linear layer.
+struct IntLinear {
+  torch::Tensor q;  // (out, in) integer codes as float
+  torch::Tensor s;  // (out, groups) scales
+  int group = 0;    // inputs per scale; 0 = one scale per output (groups = 1)
+  int bits = 8;     // stored width of the codes
+};
+
 class QannRef {
  public:
-  // The model must have config.qann, weight_bits = 8 and act_levels > 0.
-  explicit QannRef(Mfm model);
+  // The model must have config.qann, weight_bits = 8 and act_levels > 0. Layers in `quant` (a
+  // compressed checkpoint's /quant, whose dequantized weights the model holds) keep their codes and
+  // group scales; every other layer is quantized to int8 per output channel.
+  explicit QannRef(Mfm model, const QuantStore& quant = {});
 
   // images (B, S, S) in [0, 1] (multiples of 1/255) → projected image tokens (B, P, Cd).
   torch::Tensor image_prefix(const torch::Tensor& images);
@@ -50,8 +63,8 @@ class QannRef {
 
   Mfm& model() { return model_; }
 
-  // int8 weights (integer-valued float) and per-output scales of a linear layer.
-  const std::pair<torch::Tensor, torch::Tensor>& weights(const QLinear& layer) const;
+  // Integer weights and scales of a linear layer.
+  const IntLinear& weights(const QLinear& layer) const;
 
   // Building blocks (public for the converter's operator-level tests).
   torch::Tensor linear(const torch::Tensor& counts, float theta_in, const QLinear& layer) const;
@@ -64,7 +77,7 @@ class QannRef {
   torch::Tensor run_decoder(torch::Tensor x, QannCache& cache);
 
   Mfm model_;
-  std::map<const QLinearImpl*, std::pair<torch::Tensor, torch::Tensor>> weights_;
+  std::map<const QLinearImpl*, IntLinear> weights_;
 };
 
 }  // namespace spikefm

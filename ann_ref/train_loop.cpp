@@ -13,6 +13,7 @@
 #include "ann_ref/vqa_batch.h"
 #include "ann_ref/vqa_eval.h"
 #include "common/error.h"
+#include "common/h5_file.h"
 #include "common/log.h"
 #include "common/progress.h"
 
@@ -67,7 +68,7 @@ double scheduled_lr(double peak_lr, int64_t step, int64_t warmup, int64_t total_
 }
 
 void validate_and_save(Mfm& model, const VqaTask& task, const WordTokenizer& tok, const TrainOptions& o,
-                       TrainReport& rep) {
+                       TrainReport& rep, const QuantStore& quant) {
   if (o.val_images > 0) {
     VqaScore vs = score_vqa(model, tok, task, "val", samples_of_first_images(task, "val", o.val_images), 256,
                             o.progress ? "validate" : "");
@@ -80,7 +81,9 @@ void validate_and_save(Mfm& model, const VqaTask& task, const WordTokenizer& tok
   meta.samples = rep.samples;
   meta.seconds = rep.seconds;
   meta.val_accuracy = rep.val_accuracy;
-  save_checkpoint(o.out, model, tok.vocab(), meta);
+  save_checkpoint(o.out, model, tok.vocab(), meta, [&](H5File& f) {
+    if (!quant.empty()) write_quant_store(f, quant);
+  });
 }
 
 namespace {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ann_ref/mfm.h"
+#include "ann_ref/quant_store.h"
 #include "ann_ref/trainer.h"
 #include "ann_ref/vqa_task.h"
 
@@ -51,8 +52,9 @@ double scheduled_lr(double peak_lr, int64_t step, int64_t warmup, int64_t total_
 int64_t samples_of_first_images(const VqaTask& task, const std::string& split, int64_t images);
 
 // The end of every VQA training run: scores the first o.val_images validation images (when > 0) into
-// rep.val_accuracy, then writes the checkpoint to o.out with rep's counts as its /train metadata.
+// rep.val_accuracy, then writes the checkpoint to o.out with rep's counts as its /train metadata and,
+// when `quant` holds layers, their stored codes (/quant, quant_store.h).
 void validate_and_save(Mfm& model, const VqaTask& task, const WordTokenizer& tok, const TrainOptions& o,
-                       TrainReport& rep);
+                       TrainReport& rep, const QuantStore& quant = {});
 
 }  // namespace spikefm

@@ -6,10 +6,12 @@
 #include <optional>
 
 #include "ann_ref/checkpoint.h"
+#include "ann_ref/quant_layers.h"
 #include "ann_ref/train_loop.h"
 #include "ann_ref/vqa_batch.h"
 #include "ann_ref/vqa_eval.h"
 #include "common/error.h"
+#include "common/h5_file.h"
 #include "common/log.h"
 #include "ann_ref/vqa_task.h"
 
@@ -88,6 +90,20 @@ TrainReport train_vqa(const TrainOptions& o) {
     log::info("initialised " + std::to_string(copied) + " of " + std::to_string(model->named_parameters().size()) +
               " tensors from " + o.init.string());
   }
+  // A compressed initial model (/quant): a QANN keeps its layers' widths and groups, trained against
+  // RTN at them and saved with the codes of its final weights; float training drops the codes.
+  QuantStore quant;
+  if (init) {
+    quant = read_quant_store(H5File::open(o.init));
+    if (!quant.empty() && !cfg.qann) {
+      log::info("the stored codes of " + o.init.string() + " are not kept (float training); compress the result again");
+      quant = {};
+    }
+    if (!quant.empty()) {
+      fake_quantize_as_stored(model, quant);
+      log::info("kept the widths of " + std::to_string(quant.layers.size()) + " compressed layers (RTN fake-quantized while training)");
+    }
+  }
   if (cfg.qann) {
     // Threshold balancing: each new quantizer's clip λ starts at the 99.9th percentile of what it sees.
     std::vector<Qcfs> fresh;
@@ -127,8 +143,9 @@ TrainReport train_vqa(const TrainOptions& o) {
   rep.parameters = model->parameter_count();
   rep.image_tokens = cfg.num_patches();
   rep.trainable_parameters = rep.parameters;
+  if (!quant.empty()) quant = requantize_as_stored(model, quant, rep.steps);
 
-  validate_and_save(model, *task, tok, o, rep);
+  validate_and_save(model, *task, tok, o, rep, quant);
   return rep;
 }
 

@@ -5,6 +5,7 @@
 #include "ann_ref/checkpoint.h"
 #include "ann_ref/qann.h"
 #include "common/error.h"
+#include "common/h5_file.h"
 
 namespace spikefm {
 
@@ -61,7 +62,8 @@ class GraphBuilder {
   // Linear rows [row0, row0 + rows) of `layer` driven by the spikes of `src` (step theta_in).
   int linear(const std::string& name, int src, float theta_in, const QLinear& layer, int64_t row0 = 0,
              int64_t rows = -1, OpKind kind = OpKind::linear) {
-    const auto& [q, s] = ref_.weights(layer);
+    const IntLinear& w = ref_.weights(layer);
+    const torch::Tensor& q = w.q;
     if (rows < 0) rows = q.size(0);
     OpNode n;
     n.name = name;
@@ -71,7 +73,9 @@ class GraphBuilder {
     n.cols = static_cast<int>(rows);
     torch::Tensor qs = q.narrow(0, row0, rows).to(torch::kInt8).contiguous();
     n.weight.assign(qs.data_ptr<int8_t>(), qs.data_ptr<int8_t>() + qs.numel());
-    n.scale = to_vec(s.narrow(0, row0, rows) * theta_in);  // θ_in · s_o in float32, as QannRef::linear
+    n.weight_bits = w.bits;
+    n.group = w.group;
+    n.scale = to_vec(w.s.narrow(0, row0, rows) * theta_in);  // θ_in · s in float32, as QannRef::linear
     n.bias = to_vec(layer->bias.narrow(0, row0, rows));
     return add(n);
   }
@@ -153,7 +157,9 @@ snn::SnnModel convert_checkpoint(const std::filesystem::path& checkpoint, const 
   }
   if (o.burst < 1 || o.burst > 127) throw Error("--burst", "must be in [1, 127]");
   Checkpoint ck = load_checkpoint(checkpoint);
-  QannRef ref(ck.model);  // refuses a model that is not QANN-configured
+  // A QANN fine-tuned from a compressed model keeps each layer's codes and group scales (/quant): the
+  // spiking layers take them unchanged.
+  QannRef ref(ck.model, read_quant_store(H5File::open(checkpoint)));  // refuses a model that is not QANN-configured
   torch::NoGradGuard ng;
   Mfm& m = ref.model();
   const MfmConfig& c = m->config();

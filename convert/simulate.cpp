@@ -112,7 +112,7 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
   }
   Checkpoint ck = load_checkpoint(qpath);
   if (ck.vocab != sm.vocab) throw Error("--qann " + qpath.string(), "its vocabulary differs from the spiking model's");
-  QannRef ref(ck.model);
+  QannRef ref(ck.model, read_quant_store(H5File::open(qpath)));  // a compressed QANN keeps its codes
   WordTokenizer tok(sm.vocab);
   FashionVqa data(o.data_dir.empty() ? default_fashion_mnist_dir() : o.data_dir, static_cast<uint64_t>(sm.train_seed));
   const ImageSet& set = data.images(o.split);

@@ -39,7 +39,8 @@ void add_graph_counts(ActivityCounts& counts, const snn::SpikingGraph& g, const 
         l.units = n.cols;
         l.neurons_per_unit = rc;  // the int32 accumulators of the channel, one per row
         l.synapses_per_unit = n.in;
-        l.weight_bits = 8;  // the converter stores int8 weights
+        l.weight_bits = n.weight_bits;  // int8 per channel, or the width a compressed layer was given
+        l.scale_bits_per_unit = n.group > 0 ? 16 * n.groups() : 0;  // fp16 per group; per-channel: in θ
         break;
       case snn::OpKind::neuron:
         // token rows: one unit per channel (rows_cap neurons); maps: one unit per (head, row). A neuron

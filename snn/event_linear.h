@@ -17,8 +17,10 @@
 //   EventLinearI8   int8 weights, int32 accumulator: exact. The caller scales the integer result by
 //                   (weight scale x theta) once, after all timesteps or per step. This needs one
 //                   theta for all inputs of the layer (per-tensor QCFS lambda) and one weight scale
-//                   per output (per-channel) -- per-group scales along `in` or per-input theta
-//                   do not factor out of the sum: use EventLinearF32 there.
+//                   per output (per-channel) -- per-group scales along `in` do not factor out
+//                   of the sum: the graph engine keeps one accumulator per group instead (each
+//                   event re-rowed to row · groups + its input's group, graph_engine.cpp); nor
+//                   does per-input theta: use EventLinearF32 there.
 //                   acc[r, j] += s * wt[i, j]
 //                   Exact while |acc| < 2^31: one call adds at most 128 * sum_i |s_i| per entry,
 //                   e.g. 128 * in for +-1 spikes (2^31 / (128 * 4096) = 4096 full-density steps at

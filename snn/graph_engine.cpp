@@ -10,6 +10,45 @@ namespace spikefm::snn {
 
 namespace {
 bool is_rate(const SpikingGraph& g) { return g.coding == Coding::rate; }
+
+// Bytes of one stored weight row of `out` outputs at the node's width (the fan-out one event reads).
+int64_t weight_row_bytes(const OpNode& n) { return (static_cast<int64_t>(n.cols) * n.weight_bits + 7) / 8; }
+
+// Weights and scales as the hardware stores them: codes at weight_bits, fp16 scales of a grouped layer
+// (a per-channel layer's one scale per output is folded into its neurons' threshold).
+int64_t stored_weight_bytes(const OpNode& n) {
+  const int64_t scales = n.group > 0 ? static_cast<int64_t>(n.cols) * n.groups() * 2 : 0;
+  return n.in * weight_row_bytes(n) + scales;
+}
+
+// Σ_g acc_g · scale_g in group order; acc: (groups, out) of one row, scale: (out, groups).
+inline float grouped_sum(const int32_t* acc, const float* scale, int o, int groups, int out) {
+  float v = static_cast<float>(acc[o]) * scale[static_cast<size_t>(o) * groups];
+  for (int g = 1; g < groups; ++g) v = v + static_cast<float>(acc[static_cast<size_t>(g) * out + o]) * scale[static_cast<size_t>(o) * groups + g];
+  return v;
+}
+
+// Re-rows the events of rows r into rows r·G + (index / group), keeping their order: the event-driven
+// kernel then adds each spike into the accumulator of its input's group.
+void regroup(const SpikeEvents& ev, int group, int groups, SpikeEvents& out) {
+  out.rows = ev.rows * groups;
+  out.width = ev.width;
+  out.row_ptr.assign(static_cast<size_t>(out.rows) + 1, 0);
+  out.index.resize(ev.index.size());
+  out.value.resize(ev.value.size());
+  for (int r = 0; r < ev.rows; ++r) {
+    for (int32_t k = ev.row_ptr[r]; k < ev.row_ptr[r + 1]; ++k) ++out.row_ptr[static_cast<size_t>(r) * groups + ev.index[k] / group + 1];
+  }
+  for (int k = 0; k < out.rows; ++k) out.row_ptr[k + 1] += out.row_ptr[k];
+  std::vector<int32_t> fill(out.row_ptr.begin(), out.row_ptr.end() - 1);
+  for (int r = 0; r < ev.rows; ++r) {
+    for (int32_t k = ev.row_ptr[r]; k < ev.row_ptr[r + 1]; ++k) {
+      const int32_t dst = fill[static_cast<size_t>(r) * groups + ev.index[k] / group]++;
+      out.index[dst] = ev.index[k];
+      out.value[dst] = ev.value[k];
+    }
+  }
+}
 }  // namespace
 
 GraphEngine::GraphEngine(SpikingGraph graph) : g_(std::move(graph)) {
@@ -34,10 +73,10 @@ GraphEngine::GraphEngine(SpikingGraph graph) : g_(std::move(graph)) {
         r.input.assign(static_cast<size_t>(rc) * n.cols, 0.0f);
         break;
       case OpKind::encode_linear:
-        r.acc.assign(static_cast<size_t>(rc) * n.cols, 0);
+        r.acc.assign(static_cast<size_t>(rc) * n.groups() * n.cols, 0);
         break;
       case OpKind::linear:
-        r.acc.assign(static_cast<size_t>(rc) * n.cols, 0);
+        r.acc.assign(static_cast<size_t>(rc) * n.groups() * n.cols, 0);
         r.lin = std::make_unique<EventLinearI8>(
             EventLinearI8::from_weight(Eigen::Map<const MatrixI8R>(n.weight.data(), n.cols, n.in)));
         break;
@@ -114,7 +153,7 @@ void GraphEngine::set_rows(int rows) {
           std::fill(r.value.begin() + sr * w, r.value.begin() + (sr + 1) * w, 0.0f);
           if (!r.membrane.empty()) std::fill(r.membrane.begin() + sr * w, r.membrane.begin() + (sr + 1) * w, 0.0f);
           if (!r.prev.empty()) std::fill(r.prev.begin() + sr * w, r.prev.begin() + (sr + 1) * w, 0.0f);
-          zero(r.acc, w);  // every accumulator has the node's storage width
+          zero(r.acc, r.acc.size() / r.srows);  // storage width, times the groups of a grouped linear
           zero(r.target, w);
           zero(r.delta, w);
           if (!r.pending.empty()) r.pending[sr] = 0;
@@ -242,7 +281,7 @@ void GraphEngine::count_ann_work() {
           const float* x = px.value.data() + static_cast<size_t>(i) * n.in;
           w.nonzero_macs += static_cast<int64_t>(std::count_if(x, x + n.in, [](float v) { return v != 0.0f; })) * n.cols;
         }
-        w.weight_bytes = static_cast<int64_t>(n.in) * n.cols;
+        w.weight_bytes = stored_weight_bytes(n);
         w.act_reads = static_cast<int64_t>(nr) * n.in;
         break;
       }
@@ -251,7 +290,7 @@ void GraphEngine::count_ann_work() {
         w.rows = nr;
         w.macs = static_cast<int64_t>(nr) * n.in * n.cols;
         for (int i = a; i < R; ++i) w.nonzero_macs += nnz(s.acc.data() + static_cast<size_t>(i) * n.in, n.in) * n.cols;
-        w.weight_bytes = static_cast<int64_t>(n.in) * n.cols;
+        w.weight_bytes = stored_weight_bytes(n);
         w.act_reads = static_cast<int64_t>(nr) * n.in;
         break;
       }
@@ -334,20 +373,24 @@ void GraphEngine::step_node(int idx, float k) {
         const bool new_input = changed_[src][i] && (r.fresh[i] || rt_[src].fresh[i]);
         if (new_input) {
           const float* px = rt_[src].value.data() + static_cast<size_t>(i) * n.in;
-          int32_t* acc = r.acc.data() + static_cast<size_t>(i) * n.cols;
+          const int G = n.groups(), gs = n.group > 0 ? n.group : n.in;
+          int32_t* acc = r.acc.data() + static_cast<size_t>(i) * G * n.cols;
           for (int o = 0; o < n.cols; ++o) {
             const int8_t* w = n.weight.data() + static_cast<size_t>(o) * n.in;
-            int32_t sum = 0;
-            for (int c = 0; c < n.in; ++c) sum += static_cast<int32_t>(px[c]) * w[c];
-            acc[o] = sum;
+            for (int g = 0; g < G; ++g) {
+              int32_t sum = 0;
+              for (int c = g * gs; c < std::min(n.in, (g + 1) * gs); ++c) sum += static_cast<int32_t>(px[c]) * w[c];
+              acc[static_cast<size_t>(g) * n.cols + o] = sum;
+            }
           }
           st.dense_macs += static_cast<int64_t>(n.in) * n.cols;
         }
         if (new_input || changed_[src][i] || r.fresh[i] || rate) {
           ch[i] = 1;
-          const int32_t* acc = r.acc.data() + static_cast<size_t>(i) * n.cols;
+          const int G = n.groups();
+          const int32_t* acc = r.acc.data() + static_cast<size_t>(i) * G * n.cols;
           float* v = r.value.data() + static_cast<size_t>(i) * n.cols;
-          for (int o = 0; o < n.cols; ++o) v[o] = (static_cast<float>(acc[o]) * n.scale[o] + n.bias[o]) * k;
+          for (int o = 0; o < n.cols; ++o) v[o] = (grouped_sum(acc, n.scale.data(), o, G, n.cols) + n.bias[o]) * k;
         }
       }
       break;
@@ -356,20 +399,27 @@ void GraphEngine::step_node(int idx, float k) {
     case OpKind::linear: {
       const NodeRt& s = rt_[n.inputs[0]];
       const int out = n.cols;
+      const int G = n.groups();
       if (!s.ev_rows.empty()) {
         LayerStats k_st;  // the kernel also counts spikes; those belong to the neuron node
-        r.lin->accumulate(s.events, r.acc.data(), &k_st);
+        if (G == 1) {
+          r.lin->accumulate(s.events, r.acc.data(), &k_st);
+        } else {
+          regroup(s.events, n.group, G, r.grouped);
+          r.lin->accumulate(r.grouped, r.acc.data(), &k_st);
+        }
         st.events += k_st.events;
         st.sops += k_st.sops;
-        st.weight_bytes_read += k_st.weight_bytes_read;
+        // The kernel reads int8 rows; the hardware reads rows of weight_bits-wide codes.
+        st.weight_bytes_read += k_st.events * weight_row_bytes(n);
         for (int32_t row : s.ev_rows) ch[row] = 1;
       }
       for (int i = 0; i < rows_; ++i) {
         if (!(ch[i] || r.fresh[i] || rate)) continue;
         ch[i] = 1;
-        const int32_t* acc = r.acc.data() + static_cast<size_t>(i) * out;
+        const int32_t* acc = r.acc.data() + static_cast<size_t>(i) * G * out;
         float* v = r.value.data() + static_cast<size_t>(i) * out;
-        for (int o = 0; o < out; ++o) v[o] = static_cast<float>(acc[o]) * n.scale[o] + n.bias[o] * k;
+        for (int o = 0; o < out; ++o) v[o] = grouped_sum(acc, n.scale.data(), o, G, out) + n.bias[o] * k;
       }
       break;
     }

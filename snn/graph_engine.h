@@ -80,7 +80,7 @@ class GraphEngine {
   struct NodeRt {
     int srows = 0, scols = 0;        // storage shape
     std::vector<float> value;        // (srows, scols)
-    std::vector<int32_t> acc;        // linear: (rows_cap, out); neuron: S; products: P or O
+    std::vector<int32_t> acc;        // linear: (rows_cap, groups, out); neuron: S; products: P or O
     std::vector<int32_t> target;     // st_bif / burst: n* per neuron
     std::vector<float> membrane, prev;  // if_rate: V and the last input X
     std::vector<int8_t> delta;       // neuron: spikes of this step (valid on ev_rows only)
@@ -89,6 +89,7 @@ class GraphEngine {
     std::vector<float> input;        // pixel_input / row_input: driver values
     std::unique_ptr<EventLinearI8> lin;  // linear: the event-driven kernel (weights transposed)
     SpikeEvents events;              // neuron: this step's spikes as (row, index, value) events
+    SpikeEvents grouped;             // grouped linear: the input's events, row r → rows r·G + group
     std::vector<uint8_t> fresh;      // storage row must be (re)computed at the next step
   };
   void step_node(int idx, float k);

@@ -79,11 +79,16 @@ void SpikingGraph::validate() const {
         if (n.kind == OpKind::encode_linear && src.kind != OpKind::pixel_input) fail(n, "input must be a pixel_input");
         if (src.cols != n.in) fail(n, "input has " + std::to_string(src.cols) + " columns, weight expects " + std::to_string(n.in));
         if (n.cols < 1 || n.weight.size() != static_cast<size_t>(n.cols) * n.in) fail(n, "weight is not (out, in)");
-        if (n.scale.size() != static_cast<size_t>(n.cols) || n.bias.size() != static_cast<size_t>(n.cols)) {
-          fail(n, "scale and bias must have `out` entries");
+        if (n.weight_bits != 8 && n.weight_bits != 4 && n.weight_bits != 2) fail(n, "weight_bits must be 8, 4 or 2");
+        if (n.group < 0 || n.group > n.in) fail(n, "group must be in [0, in]");
+        if (n.scale.size() != static_cast<size_t>(n.cols) * n.groups() || n.bias.size() != static_cast<size_t>(n.cols)) {
+          fail(n, "scale must have out x groups entries and bias `out` entries");
         }
-        for (int8_t w : n.weight) {
-          if (w == -128) fail(n, "int8 weights must be in [-127, 127]");
+        {
+          const int qmax = (1 << (n.weight_bits - 1)) - 1;
+          for (int8_t w : n.weight) {
+            if (w < -qmax || w > qmax) fail(n, "weights must be in [-" + std::to_string(qmax) + ", " + std::to_string(qmax) + "] at " + std::to_string(n.weight_bits) + " bits");
+          }
         }
         check_finite(n.scale, n.name, "scale");
         check_finite(n.bias, n.name, "bias");
@@ -161,7 +166,9 @@ void SpikingGraph::write(H5File& f, const std::string& g) const {
       case OpKind::linear:
         f.set_attr(p, "in", int64_t{n.in});
         f.write(p + "/weight", n.weight.data(), {n.cols, n.in});
-        f.write(p + "/scale", n.scale.data(), {n.cols});
+        f.write(p + "/scale", n.scale.data(), {n.cols, n.groups()});
+        f.set_attr(p, "weight_bits", int64_t{n.weight_bits});
+        f.set_attr(p, "group", int64_t{n.group});
         f.write(p + "/bias", n.bias.data(), {n.cols});
         break;
       case OpKind::neuron:
@@ -224,7 +231,18 @@ SpikingGraph SpikingGraph::read(const H5File& f, const std::string& g) {
       case OpKind::linear:
         n.in = small_int(p, "in", 1, 1 << 20);
         n.weight = f.read_exact<int8_t>(p + "/weight", {n.cols, n.in});
-        n.scale = f.read_exact<float>(p + "/scale", {n.cols});
+        // weight_bits and group arrived with grouped weights; files without them hold int8 per-channel.
+        if (f.has_attr(p, "weight_bits")) n.weight_bits = small_int(p, "weight_bits", 2, 8);
+        if (f.has_attr(p, "group")) n.group = small_int(p, "group", 0, n.in);
+        {
+          Shape shape;
+          n.scale = f.read<float>(p + "/scale", &shape);
+          const bool old = shape == Shape{n.cols} && n.groups() == 1;  // (out), before grouped weights
+          if (!old && shape != Shape{n.cols, n.groups()}) {
+            throw Error("reading " + f.filename() + ":" + p + "/scale", "shape " + shape_str(shape) + ", expected (" +
+                        std::to_string(n.cols) + ", " + std::to_string(n.groups()) + ")");
+          }
+        }
         n.bias = f.read_exact<float>(p + "/bias", {n.cols});
         break;
       case OpKind::neuron:

@@ -60,9 +60,14 @@ struct OpNode {
 
   // encode_linear, linear: out = cols
   int in = 0;
-  std::vector<int8_t> weight;  // (out, in) row-major
-  std::vector<float> scale;    // (out): θ_in · s_o
+  std::vector<int8_t> weight;  // (out, in) row-major integer codes, |w| <= 2^(weight_bits-1) - 1
+  int weight_bits = 8;         // 8, 4 or 2: the width the hardware stores (the codes stay int8 here)
+  int group = 0;               // 0: one scale per output; > 0: one per output and `group` inputs
+  std::vector<float> scale;    // (out, groups()): θ_in · s_{o,g}
   std::vector<float> bias;     // (out)
+  // Scales per output: 1, or ceil(in / group). A grouped layer keeps one integer accumulator per
+  // (row, group, output) and reads out Σ_g acc_g · scale_g in group order, then + bias.
+  int groups() const { return group > 0 ? (in + group - 1) / group : 1; }
   // neuron
   NeuronKind neuron = NeuronKind::st_bif;
   float theta = 1.0f;  // spike step θ (> 0)

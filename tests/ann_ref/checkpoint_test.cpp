@@ -6,6 +6,7 @@
 
 #include "ann_ref/ann_token_model.h"
 #include "ann_ref/checkpoint.h"
+#include "ann_ref/quant_layers.h"
 #include "ann_ref/vqa_batch.h"
 #include "ann_ref/vqa_eval.h"
 #include "common/error.h"
@@ -182,4 +183,81 @@ TEST(AnnTokenModel, GreedyThroughTheInterfaceMatchesBatchedGeneration) {
   ASSERT_EQ(l2.size(), l2b.size());
   for (size_t i = 0; i < l2.size(); ++i) EXPECT_NEAR(l2[i], l2b[i], 1e-5f);
   (void)l1;
+}
+
+namespace {
+
+// A QANN whose fc1 layers were compressed (int4, groups of 8), saved with their codes.
+struct Compressed {
+  test::TempDir dir;
+  fs::path path = dir / "c.h5";
+  Mfm model{nullptr};
+  QuantStore store;
+  Compressed() {
+    MfmConfig c = test::tiny_config(4);
+    c.qann = true;
+    c.weight_bits = 8;
+    torch::manual_seed(3);
+    model = Mfm(c);
+    model->eval();
+    torch::NoGradGuard ng;
+    for (auto& item : model->named_modules("", false)) {
+      auto* l = dynamic_cast<QLinearImpl*>(item.value().get());
+      if (l == nullptr || item.key().find("fc1") == std::string::npos) continue;
+      const torch::Tensor w = l->weight.detach().contiguous();
+      QuantizedMatrix q = quantize_rtn(w.data_ptr<float>(), w.size(0), w.size(1), QuantSpec{4, 8, ScaleType::fp16});
+      l->weight.copy_(dequantized_tensor(q));
+      store.layers[item.key()] = std::move(q);
+    }
+    save_checkpoint(path, model, FashionVqa::make_tokenizer().vocab(), TrainMeta{},
+                    [&](H5File& f) { write_quant_store(f, store); });
+  }
+};
+
+}  // namespace
+
+TEST(Checkpoint, ACompressedQannComputesWithItsStoredWeightsNotAnInt8Requantization) {
+  Compressed cx;
+  ASSERT_EQ(cx.store.layers.size(), 3u);  // the fc1 of the encoder block and of both decoder blocks
+  Checkpoint ck = load_checkpoint(cx.path);
+  torch::NoGradGuard ng;
+  const torch::Tensor img = torch::rand({2, 28, 28});
+  const torch::Tensor tok = torch::randint(5, cx.model->config().vocab_size, {2, 7}, torch::kInt64);
+  const torch::Tensor loaded = ck.model->forward(img, tok);
+  // the in-memory model re-quantizes every weight to int8 per channel (QLinear bits = 8) ...
+  const torch::Tensor requantized = cx.model->forward(img, tok);
+  // ... unless told to use the stored weights as they are: then it equals the loaded model exactly
+  use_stored_weights(cx.model, cx.store);
+  EXPECT_TRUE(torch::equal(loaded, cx.model->forward(img, tok)));
+  EXPECT_FALSE(torch::equal(loaded, requantized));  // int4 group codes are not int8 per-channel ones
+}
+
+TEST(Checkpoint, StaleOrForeignCompressionCodesAreRefused) {
+  {  // a weight changed after compression
+    Compressed cx;
+    const std::string p = "/params/dec_blocks/0/mlp/fc1/weight";
+    {
+      H5File f = H5File::open_rw(cx.path);
+      std::vector<float> w = f.read<float>(p);
+      w[5] += 1e-3f;
+      f.remove(p);
+      f.write(p, w.data(), {128, 32});
+    }
+    const std::string msg = error_of([&] { load_checkpoint(cx.path); });
+    EXPECT_NE(msg.find("/quant/dec_blocks/0/mlp/fc1/weight"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("changed after compression"), std::string::npos) << msg;
+  }
+  {  // codes for a layer the model does not have
+    Compressed cx;
+    {
+      H5File f = H5File::open_rw(cx.path);
+      QuantStore extra;
+      const std::vector<float> w(4 * 8, 0.5f);
+      extra.layers["dec_blocks.7.mlp.fc1"] = quantize_rtn(w.data(), 4, 8, QuantSpec{});
+      f.remove("/quant");
+      write_quant_store(f, extra);
+    }
+    const std::string msg = error_of([&] { load_checkpoint(cx.path); });
+    EXPECT_NE(msg.find("no linear layer 'dec_blocks.7.mlp.fc1'"), std::string::npos) << msg;
+  }
 }

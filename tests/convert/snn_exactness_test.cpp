@@ -4,12 +4,14 @@
 
 #include <cstring>
 #include <map>
+#include <set>
 #include <random>
 #include <string>
 
 #include "ann_ref/checkpoint.h"
 #include "ann_ref/prune_plan.h"
 #include "ann_ref/qann.h"
+#include "ann_ref/quant_layers.h"
 #include "common/error.h"
 #include "common/h5_file.h"
 #include "convert/mfm_to_snn.h"
@@ -62,8 +64,9 @@ struct Converted {
 
 // The SNN's logits at every position of `seq` after the 3-token prompt, teacher-forced through
 // begin/append, equal the QANN's bit for bit.
-void expect_decoder_bit_exact(Mfm& model, const snn::SnnModel& sm, const torch::Tensor& img, const std::vector<int>& seq) {
-  QannRef ref(model);
+void expect_decoder_bit_exact(Mfm& model, const snn::SnnModel& sm, const torch::Tensor& img, const std::vector<int>& seq,
+                              const QuantStore& quant = {}) {
+  QannRef ref(model, quant);
   const int V = static_cast<int>(sm.vocab.size());
   QannCache cache;
   ref.prime(ref.image_prefix(img), cache);
@@ -238,9 +241,12 @@ int64_t linear_weights(Mfm& m) {
 
 // `model` saved to dir/<name>.h5, converted with ST-BIF neurons, written to dir/<name>.snn.h5 and
 // read back (through the files, as the CLI does).
-snn::SnnModel convert_st_bif_via_files(Mfm& model, const std::filesystem::path& dir, const std::string& name) {
+snn::SnnModel convert_st_bif_via_files(Mfm& model, const std::filesystem::path& dir, const std::string& name,
+                                       const QuantStore& quant = {}) {
   const auto ck = dir / (name + ".h5"), snn_path = dir / (name + ".snn.h5");
-  save_checkpoint(ck, model, FashionVqa::make_tokenizer().vocab(), TrainMeta{});
+  save_checkpoint(ck, model, FashionVqa::make_tokenizer().vocab(), TrainMeta{}, [&](H5File& f) {
+    if (!quant.empty()) write_quant_store(f, quant);
+  });
   ConvertOptions o;
   o.neuron = "st_bif";
   convert_checkpoint(ck, o).save(snn_path);
@@ -295,4 +301,58 @@ TEST(Exactness, PerSiteLevelsConvertBitExactAndFollowPrunedBlocks) {
     if (name.rfind("dec_blocks.0.", 0) == 0) was = "dec_blocks.1." + name.substr(13);
     EXPECT_EQ(q->levels(), levels.at(was)) << name;
   }
+}
+
+TEST(Exactness, CompressedGroupedWeightsConvertAtTheirWidthsAndStayBitExact) {
+  // A QANN whose layers hold the per-group codes of compression (int8/int4/int2, groups that do not
+  // divide the row): the converter takes the codes and group scales as stored (quant_store.h), the
+  // engine keeps one accumulator per group, and the logits equal the grouped integer QANN bit for bit.
+  test::TempDir dir;
+  Mfm model = random_qann(31);
+  const QuantSpec specs[] = {{4, 8, ScaleType::fp16}, {2, 12, ScaleType::fp16}, {8, 0, ScaleType::fp16}, {4, 0, ScaleType::fp16}};
+  QuantStore store;
+  {
+    torch::NoGradGuard ng;
+    int k = 0;
+    for (auto& item : model->named_modules("", false)) {
+      auto* l = dynamic_cast<QLinearImpl*>(item.value().get());
+      if (l == nullptr) continue;
+      const torch::Tensor w = l->weight.detach().contiguous();
+      // lm_head grouped too: its float outputs are the logits, so even the order of the group sum shows
+      const QuantSpec spec = item.key() == "lm_head" ? specs[1] : specs[k++ % 4];
+      QuantizedMatrix q = quantize_rtn(w.data_ptr<float>(), w.size(0), w.size(1), spec);
+      l->weight.copy_(dequantized_tensor(q));
+      store.layers[item.key()] = std::move(q);
+    }
+  }
+  use_stored_weights(model, store);
+  // The grouped integer linear is the float product with Ŵ (an independent computation) up to rounding.
+  {
+    QannRef ref(model, store);
+    QLinear fc1 = std::dynamic_pointer_cast<BlockImpl>(model->dec_blocks[0])->mlp->fc1;
+    ASSERT_GT(ref.weights(fc1).group, 0);
+    torch::manual_seed(5);
+    const torch::Tensor n = torch::randint(-4, 5, {3, fc1->weight.size(1)}).to(torch::kFloat32);
+    const torch::Tensor want = torch::matmul(n * 0.25f, fc1->weight.detach().t()) + fc1->bias.detach();
+    EXPECT_TRUE(torch::allclose(ref.linear(n, 0.25f, fc1), want, 1e-4, 1e-5));
+  }
+  snn::SnnModel sm = convert_st_bif_via_files(model, dir.path(), "grouped_q", store);
+  std::set<int> widths;
+  int grouped = 0;
+  for (const snn::SpikingGraph* g : {&sm.encoder, &sm.decoder}) {
+    for (const auto& n : g->nodes) {
+      if (n.kind != snn::OpKind::linear && n.kind != snn::OpKind::encode_linear) continue;
+      widths.insert(n.weight_bits);
+      grouped += n.group > 0;
+    }
+  }
+  EXPECT_EQ(widths, (std::set<int>{2, 4, 8}));
+  EXPECT_GT(grouped, 0);
+  const snn::OpNode& head = sm.decoder.nodes[sm.decoder.find("lm_head")];
+  const std::vector<int8_t> codes = unpack_codes(store.layers.at("lm_head").packed, head.cols, head.in, head.weight_bits);
+  EXPECT_EQ(head.weight, codes);  // the stored codes, not a re-quantization
+  expect_decoder_bit_exact(model, sm, random_images(1, 3131), {1, 7, 3, 9, 12, 6}, store);
+  // the codes travel with the checkpoint: loading it gives the same model, and converting it again the same SNN
+  Checkpoint back = load_checkpoint(dir / "grouped_q.h5");
+  expect_decoder_bit_exact(back.model, sm, random_images(1, 3132), {1, 7, 3, 9}, store);
 }

@@ -676,6 +676,74 @@ GraphEngine fresh_engine_run(const SpikingGraph& g, const std::vector<float>& x,
   return e;
 }
 
+TEST(GraphEngine, GroupedLinearKeepsOneAccumulatorPerGroupThroughRollback) {
+  // Per-group weight scales (compressed layers): value = Σ_g float(acc_g)·scale_g in group order + bias,
+  // acc_g = Σ_{i in g} n_i q[o, i], with a ragged last group (C = 21 in groups of 8); the hardware reads
+  // rows of weight_bits-wide codes. Rolling rows back and growing them again equals a fresh engine.
+  const int R = 4, C = 21, OUT = 9, rc = 6, group = 8, G = 3;
+  for (int bits : {4, 2}) {
+    std::mt19937 rng(40 + bits);
+    const float theta = 0.25f;
+    const int qmax = (1 << (bits - 1)) - 1;
+    OpNode lin = linear("lin", 1, C, OUT, theta, rng);
+    std::uniform_int_distribution<int> wd(-qmax, qmax);
+    std::uniform_real_distribution<float> sd(0.002f, 0.01f);
+    for (auto& w : lin.weight) w = static_cast<int8_t>(wd(rng));
+    lin.weight_bits = bits;
+    lin.group = group;
+    lin.scale.clear();
+    for (int k = 0; k < OUT * G; ++k) lin.scale.push_back(theta * sd(rng));
+    SpikingGraph g = make_graph({row_input("x", C), neuron("n", 0, C, NeuronKind::st_bif, theta, -5, 5), lin}, rc);
+    const std::vector<float> x = random_rows(rng, R, C, 0.8f);
+    GraphEngine e = fresh_engine_run(g, x, R);
+    int64_t input_spikes = 0;
+    for (int r = 0; r < R; ++r) {
+      std::vector<int64_t> n(C);
+      for (int i = 0; i < C; ++i) {
+        n[i] = static_cast<int64_t>(dense::quantize_count(x[static_cast<size_t>(r) * C + i], theta, -5.0f, 5.0f));
+        input_spikes += std::abs(n[i]);
+      }
+      for (int o = 0; o < OUT; ++o) {
+        float want = 0.0f;
+        for (int gi = 0; gi < G; ++gi) {
+          int64_t acc = 0;
+          for (int i = gi * group; i < std::min(C, (gi + 1) * group); ++i) acc += n[i] * lin.weight[static_cast<size_t>(o) * C + i];
+          const float term = static_cast<float>(acc) * lin.scale[static_cast<size_t>(o) * G + gi];
+          want = gi == 0 ? term : want + term;
+        }
+        want = want + lin.bias[o];
+        ASSERT_EQ(e.value_row(2, r)[o], want) << "bits " << bits << " row " << r << " out " << o;
+      }
+    }
+    const LayerStats& st = e.stats()[2];
+    EXPECT_EQ(st.events, input_spikes);
+    EXPECT_EQ(st.sops, input_spikes * OUT);
+    EXPECT_EQ(st.weight_bytes_read, st.events * ((OUT * bits + 7) / 8)) << "bits " << bits;
+    // roll rows 2..3 back, feed other rows there: the group accumulators of the dropped rows are gone
+    std::vector<float> x2 = x;
+    const std::vector<float> rows23 = random_rows(rng, 2, C, 0.8f);
+    std::copy(rows23.begin(), rows23.end(), x2.begin() + 2 * C);
+    e.set_rows(2);
+    e.set_rows(4);
+    set_rows_input(e, 0, x2, C, 2, 4);
+    ASSERT_TRUE(e.run({.timesteps = 1, .until_quiet = true, .max_steps = 500}).settled);
+    EXPECT_EQ(compare_engines(e, fresh_engine_run(g, x2, 4), 4), "") << "bits " << bits;
+  }
+  // validation: codes beyond the width and scales of the wrong size are refused naming the node
+  std::mt19937 rng(7);
+  OpNode bad = linear("lin", 1, C, OUT, 0.25f, rng);
+  bad.weight_bits = 2;
+  bad.weight[0] = 2;
+  EXPECT_NE(error_message([&] { make_graph({row_input("x", C), neuron("n", 0, C, NeuronKind::st_bif, 0.25f, -5, 5), bad}, rc).validate(); })
+                .find("[-1, 1] at 2 bits"),
+            std::string::npos);
+  bad.weight_bits = 8;
+  bad.group = group;  // 3 groups, but one scale per output
+  EXPECT_NE(error_message([&] { make_graph({row_input("x", C), neuron("n", 0, C, NeuronKind::st_bif, 0.25f, -5, 5), bad}, rc).validate(); })
+                .find("out x groups"),
+            std::string::npos);
+}
+
 TEST(GraphEngine, IncrementalRowsAndRollbackEqualFreshEngine) {
   const int C = 8, rc = 6;
   for (uint32_t seed : {51u, 52u, 53u, 54u}) {
