@@ -39,6 +39,16 @@ std::filesystem::path write_sample(const test::TempDir& d) {
   return p;
 }
 
+// Replaces dataset `ds` of file p by change(its values), with the given shape.
+template <class T, class F>
+void rewrite(const std::filesystem::path& p, const std::string& ds, const Shape& shape, F&& change) {
+  H5File f = H5File::open_rw(p);
+  std::vector<T> v = f.read<T>(ds);
+  change(v);
+  f.remove(ds);
+  f.write(ds, v.data(), shape);
+}
+
 std::string read_error(const std::filesystem::path& p) {
   return test::error_of([&] { read_quant_store(H5File::open(p)); });
 }
@@ -98,26 +108,14 @@ TEST(QuantStore, DamageIsRefusedNamingThePath) {
   }
   {  // a NaN scale
     const auto p = write_sample(d);
-    {
-      H5File f = H5File::open_rw(p);
-      std::vector<float> s = f.read<float>(fc1 + "/scales");
-      s[3] = std::numeric_limits<float>::quiet_NaN();
-      f.remove(fc1 + "/scales");
-      f.write(fc1 + "/scales", s.data(), {5, 5});
-    }
+    rewrite<float>(p, fc1 + "/scales", {5, 5}, [](std::vector<float>& s) { s[3] = std::numeric_limits<float>::quiet_NaN(); });
     const std::string e = read_error(p);
     EXPECT_NE(e.find(fc1 + "/scales"), std::string::npos) << e;
     EXPECT_NE(e.find("entry 3"), std::string::npos) << e;
   }
   {  // the int4 pattern 1000 (-8), outside the symmetric range the quantizers write
     const auto p = write_sample(d);
-    {
-      H5File f = H5File::open_rw(p);
-      std::vector<uint8_t> c = f.read<uint8_t>(fc1 + "/codes");
-      c[0] = static_cast<uint8_t>((c[0] & 0xF0) | 0x08);
-      f.remove(fc1 + "/codes");
-      f.write(fc1 + "/codes", c.data(), {5, 19});
-    }
+    rewrite<uint8_t>(p, fc1 + "/codes", {5, 19}, [](std::vector<uint8_t>& c) { c[0] = static_cast<uint8_t>((c[0] & 0xF0) | 0x08); });
     const std::string e = read_error(p);
     EXPECT_NE(e.find(fc1 + "/codes"), std::string::npos) << e;
     EXPECT_NE(e.find("symmetric range"), std::string::npos) << e;
