@@ -37,7 +37,9 @@ void add_graph_counts(ActivityCounts& counts, const snn::SpikingGraph& g, const 
     switch (n.kind) {
       case snn::OpKind::linear:
         l.units = n.cols;
-        l.neurons_per_unit = rc;  // the int32 accumulators of the channel, one per row
+        // the int32 accumulators of the channel: one per row, and per input group when the layer has
+        // per-group scales (Σ_g acc_g·s_g is formed at read-out, graph_engine.cpp)
+        l.neurons_per_unit = rc * n.groups();
         l.synapses_per_unit = n.in;
         l.weight_bits = n.weight_bits;  // int8 per channel, or the width a compressed layer was given
         l.scale_bits_per_unit = n.group > 0 ? 16 * n.groups() : 0;  // fp16 per group; per-channel: in θ

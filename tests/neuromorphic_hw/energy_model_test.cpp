@@ -3,6 +3,8 @@
 // from the code's output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 
 #include "common/error.h"
@@ -308,6 +310,27 @@ TEST(EnergyModel, EngineCountsDescribeTheGraph) {
   EXPECT_GT(c.layers[1].spikes(), 0);
   EXPECT_EQ(c.layers[2].snn.events, c.layers[1].snn.events);
   EXPECT_THROW(add_engine_counts(c, e, rr.steps, 1), Error);  // the same graph twice
+
+  // The same layer compressed: int4 codes with one fp16 scale per 2 inputs. Its channels keep one
+  // accumulator per row and group, store 4 × 4 bits + 2 × 16 bits (6 bytes), and every event reads
+  // a row of 5 int4 codes (3 bytes).
+  for (int8_t& w : g.nodes[2].weight) w = static_cast<int8_t>(std::clamp<int>(w, -7, 7));
+  g.nodes[2].weight_bits = 4;
+  g.nodes[2].group = 2;
+  g.nodes[2].scale.assign(10, 0.01f);
+  snn::GraphEngine eq(g);
+  eq.set_rows(2);
+  eq.set_input(0, 0, x0);
+  eq.set_input(0, 1, x1);
+  const snn::RunReport rq = eq.run({.timesteps = 1, .until_quiet = true, .max_steps = 50});
+  ActivityCounts cq;
+  cq.samples = 1;
+  add_engine_counts(cq, eq, rq.steps, 1);
+  EXPECT_EQ(cq.layers[2].weight_bits, 4);
+  EXPECT_EQ(cq.layers[2].neurons_per_unit, 3 * 2);
+  EXPECT_EQ(cq.layers[2].synapse_bytes_per_unit(), 6);
+  EXPECT_GT(cq.layers[2].snn.events, 0);
+  EXPECT_EQ(cq.layers[2].snn.weight_bytes_read, cq.layers[2].snn.events * 3);
 }
 
 TEST(EnergyModel, StudyComparesAgainstBaselinesAndFindsTheBreakEven) {
