@@ -1,6 +1,8 @@
 // spikefm convert: QANN checkpoint → spiking model file (and NIR where the graph allows it).
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <string>
 
 #include "common/error.h"
 #include "common/h5_file.h"
@@ -77,16 +79,24 @@ Action add_convert(CLI::App& app) {
     if (o->out.empty()) throw Error("converting " + o->checkpoint.string(), "no --out given", "pass --out FILE.snn.h5");
     m.save(o->out);
     int64_t neurons = 0, synapses = 0;
+    std::map<int, int64_t> by_bits;  // synapses per stored weight width
     for (const auto* g : {&m.encoder, &m.decoder}) {
       for (const auto& n : g->nodes) {
         if (n.kind == snn::OpKind::neuron && n.cols > 0) neurons += n.cols;
-        if (n.kind == snn::OpKind::linear) synapses += static_cast<int64_t>(n.in) * n.cols;
+        if (n.kind == snn::OpKind::linear) {
+          synapses += static_cast<int64_t>(n.in) * n.cols;
+          by_bits[n.weight_bits] += static_cast<int64_t>(n.in) * n.cols;
+        }
       }
     }
+    std::string widths;
+    for (auto it = by_bits.rbegin(); it != by_bits.rend(); ++it) {
+      widths += (widths.empty() ? "" : ", ") + std::to_string(it->second) + " int" + std::to_string(it->first);
+    }
     std::printf("converted %s -> %s: %s neurons, L = %d, T = %d; %zu + %zu operators (encoder + decoder), "
-                "%lld neurons per token row, %lld int8 synapses\n",
+                "%lld neurons per token row, %lld synapses (%s)\n",
                 o->checkpoint.c_str(), o->out.c_str(), o->neuron.c_str(), m.levels, m.default_timesteps, m.encoder.nodes.size(),
-                m.decoder.nodes.size(), static_cast<long long>(neurons), static_cast<long long>(synapses));
+                m.decoder.nodes.size(), static_cast<long long>(neurons), static_cast<long long>(synapses), widths.c_str());
     return 0;
   };
 }
