@@ -5,14 +5,17 @@
 #   3. compress it: mixed-precision weights under a 2.5 bits/weight budget (GPTQ), accuracy beside float
 #   4. prune it structurally (a whole block, attention heads, MLP channels) with a short recovery
 #      fine-tune: parameters, accuracy and CPU wall time beside the unpruned model
-#   5. fine-tune it into a QANN (quantizers at every linear/product input, int8 weights)
+#   5. fine-tune it into a QANN (quantizers at every linear/product input, int8 weights), and the
+#      2.5-bit compressed model of step 3 into a QANN that keeps its mixed widths and groups
 #   6. allocate the QANN's activation levels per quantizer under 60% of its spikes, then convert the
-#      QANN and that allocation into spiking networks (ST-BIF neurons), and into the rate-IF baseline
-#   7. simulate them beside the QANN: accuracy, agreement, spikes, SOPs, wall time
+#      QANN, that allocation and the compressed QANN into spiking networks (ST-BIF neurons), and the
+#      QANN into the rate-IF baseline
+#   7. simulate them beside their QANNs: accuracy, agreement, spikes, SOPs, wall time
 #   8. energy: map the ST-BIF network onto modeled Loihi-, TrueNorth- and 45 nm-class chips and price
-#      its activity beside a MAC-array ANN in the same technology and the literature formula
-# The compressed and pruned checkpoints do not feed the spiking path in the demo yet (the converter
-# takes int8 weights; a pruned QANN converts — tests/convert checks it bit for bit).
+#      its activity beside a MAC-array ANN in the same technology and the literature formula; then
+#      the level-allocated and the compressed networks on Loihi beside it
+# The pruned checkpoint does not feed the spiking path in the demo (a pruned QANN converts —
+# tests/convert checks it bit for bit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -55,21 +58,27 @@ echo
 echo "== 5/8 QANN: fine-tune with L-level quantizers everywhere and int8 weights, $QANN_MINUTES min =="
 "$BIN" train --init "$OUT/small.h5" --qann --lr 1e-3 --minutes "$QANN_MINUTES" --epochs 1 --val-images 1000 \
   --out "$OUT/small_qann.h5"
+echo "-- the same from the 2.5-bit compressed model (step 3): every layer keeps its width and group"
+"$BIN" train --init "$OUT/small_q25.h5" --qann --lr 1e-3 --minutes "$QANN_MINUTES" --epochs 1 --val-images 1000 \
+  --out "$OUT/small_q25_qann.h5"
 
 echo
-echo "== 6/8 activation levels per quantizer at 60% of the QANN's spikes, then convert: QANN -> spiking networks =="
+echo "== 6/8 activation levels per quantizer at 60% of the QANN's spikes, then convert: QANNs -> spiking networks =="
 "$BIN" compress --checkpoint "$OUT/small_qann.h5" --act-spikes 0.6 --calib-images 64 --limit 2000 \
   --out "$OUT/small_qann_lv.h5" | tee "$OUT/levels.txt"
 "$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron st-bif --timesteps 16 --out "$OUT/small_stbif.snn.h5"
+"$BIN" convert --checkpoint "$OUT/small_q25_qann.h5" --neuron st-bif --timesteps 16 --out "$OUT/small_q25_stbif.snn.h5"
 "$BIN" convert --checkpoint "$OUT/small_qann_lv.h5" --neuron st-bif --timesteps 16 --out "$OUT/small_stbif_lv.snn.h5"
 "$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron if-rate --timesteps 32 --out "$OUT/small_ifrate.snn.h5"
 
 echo
-echo "== 7/8 simulate on $SAMPLES test questions, beside the QANN =="
+echo "== 7/8 simulate on $SAMPLES test questions, beside their QANNs =="
 "$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --until-quiet | tee "$OUT/simulate_stbif.txt"
 "$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --timesteps 6 | tee "$OUT/simulate_stbif_t6.txt"
 echo "-- the same network with its levels allocated at 60% of the spikes (step 6)"
 "$BIN" simulate --snn "$OUT/small_stbif_lv.snn.h5" --limit "$SAMPLES" --until-quiet | tee "$OUT/simulate_stbif_lv.txt"
+echo "-- the network converted from the 2.5-bit compressed QANN (step 5): int8/int4/int2 synapses"
+"$BIN" simulate --snn "$OUT/small_q25_stbif.snn.h5" --limit "$SAMPLES" --until-quiet | tee "$OUT/simulate_q25.txt"
 "$BIN" simulate --snn "$OUT/small_ifrate.snn.h5" --limit "$((SAMPLES / 4))" --timesteps 32 | tee "$OUT/simulate_ifrate.txt"
 
 echo
@@ -99,6 +108,18 @@ ea, eb = (r["hardware"][0]["snn_energy_per_sample"]["total_pj"] / 1e6 for r in (
 print("levels allocated at 60%% of the spikes (step 6), on %s: %.4g uJ per sample vs %.4g uJ at the trained levels "
       "(%.2fx), accuracy %.2f%% vs %.2f%% (%d samples)" % (b["hardware"][0]["hw"], eb, ea, ea / eb, 100 * b["accuracy"],
       100 * a["accuracy"], b["n"]))
+PY
+"$BIN" energy --snn "$OUT/small_q25_stbif.snn.h5" --limit "$((SAMPLES / 4))" --until-quiet --hw loihi --json \
+  > "$OUT/energy_q25.json" 2> "$OUT/energy_q25.log"
+python3 - "$OUT/energy.json" "$OUT/energy_q25.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+ha, hb = a["hardware"][0], b["hardware"][0]
+ea, eb = (h["snn_energy_per_sample"]["total_pj"] / 1e6 for h in (ha, hb))
+fits = lambda m: "fits" if m["fits"] else "does not fit: %d neurons short" % m["missing_neurons"]
+print("compressed to 2.5 bits/weight (steps 3, 5), on %s: %.4g uJ per sample vs %.4g uJ with int8 weights (%.2fx the energy), "
+      "%d vs %d cores (%s), accuracy %.2f%% vs %.2f%% (%d samples)" % (hb["hw"], eb, ea, eb / ea, hb["mapping"]["cores_used"],
+      ha["mapping"]["cores_used"], fits(hb["mapping"]), 100 * b["accuracy"], 100 * a["accuracy"], b["n"]))
 PY
 
 acc=$(python3 -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["accuracy"]))' "$OUT/eval.json")
