@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/file_bytes.h"
 
 namespace spikefm {
 
@@ -148,22 +149,7 @@ bool is_long_form_vr(const std::string& vr) {
 }
 
 std::vector<uint8_t> read_whole_file(const fs::path& path, const std::string& what) {
-  std::error_code ec;
-  const auto status = fs::status(path, ec);
-  if (!fs::exists(status)) throw Error(what, "the file does not exist", "check the path");
-  if (!fs::is_regular_file(status)) throw Error(what, "not a regular file", "pass a .dcm file");
-  const auto size = fs::file_size(path, ec);
-  if (ec) throw Error(what, "cannot read its size: " + ec.message());
-  if (size > kMaxFileBytes) {
-    throw Error(what, "the file is " + std::to_string(size) + " bytes, more than the 4 GiB limit",
-                "split the series into smaller files");
-  }
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(what, "cannot open the file", "check its permissions");
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  f.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-  if (static_cast<uint64_t>(f.gcount()) != size) throw Error(what, "I/O error while reading");
-  return bytes;
+  return read_file_bytes(path, kMaxFileBytes, what, "check the path");
 }
 
 // One element header as found in the file. vr is empty for implicit VR and for item/delimiter tags.

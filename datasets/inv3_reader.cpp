@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "common/error.h"
+#include "common/file_bytes.h"
 
 namespace spikefm {
 
@@ -27,24 +28,8 @@ std::string not_inv3_fix() { return std::string(kNotInv3Hint) + default_inv3_pat
 // ---- gzip ------------------------------------------------------------------------------------------
 
 std::vector<uint8_t> read_whole_file(const std::filesystem::path& path, const std::string& what) {
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (!std::filesystem::exists(status)) {
-    throw Error(what, "the file does not exist",
-                "install the Debian package invesalius-examples, or set SPIKEFM_CT_PATH to an .inv3 file");
-  }
-  if (!std::filesystem::is_regular_file(status)) throw Error(what, "not a regular file");
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw Error(what, "cannot read its size: " + ec.message());
-  if (size > static_cast<uint64_t>(kInv3MaxArchiveBytes)) {
-    throw Error(what, "the file is " + std::to_string(size) + " bytes, more than the 4 GiB limit");
-  }
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(what, "cannot open the file", "check its permissions");
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  f.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-  if (static_cast<uint64_t>(f.gcount()) != size) throw Error(what, "I/O error while reading");
-  return bytes;
+  return read_file_bytes(path, static_cast<uint64_t>(kInv3MaxArchiveBytes), what,
+                         "install the Debian package invesalius-examples, or set SPIKEFM_CT_PATH to an .inv3 file");
 }
 
 // Inflates one or more gzip members back to back. Output is capped at kInv3MaxArchiveBytes.
