@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "tests/test_process.h"
 
 namespace spikefm {
 namespace {
@@ -203,19 +204,7 @@ std::string error_of(const fs::path& p) {
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
       << "message: " << (haystack) << "\nmissing: " << (needle)
 
-std::string run(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) {
-    *status = -1;
-    return out;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  *status = ::pclose(pipe);
-  return out;
-}
+using spikefm::test::run_command;
 
 // ---------------------------------------------------------------------------------------------------------
 // Files written here.
@@ -707,7 +696,7 @@ TEST_F(DicomTest, RandomDamageNeverEscapesAsAnotherError) {
 // import pydicom.
 std::string pydicom_data_dir() {
   int status = 0;
-  std::string out = run(std::string(kPython) +
+  std::string out = run_command(std::string(kPython) +
                             " -c 'import os, pydicom; print(os.path.join(os.path.dirname(pydicom.__file__), "
                             "\"data\"))' 2>/dev/null",
                         &status);
@@ -744,7 +733,7 @@ PydicomImage pydicom_read(const fs::path& script_dir, const fs::path& file) {
   }
   int status = 0;
   const std::string out =
-      run(std::string(kPython) + " '" + script.string() + "' '" + file.string() + "' 2>/dev/null", &status);
+      run_command(std::string(kPython) + " '" + script.string() + "' '" + file.string() + "' 2>/dev/null", &status);
   EXPECT_EQ(status, 0) << "pydicom failed on " << file;
   std::istringstream in(out);
   PydicomImage p;

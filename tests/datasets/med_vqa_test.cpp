@@ -29,6 +29,7 @@
 #include "common/error.h"
 #include "datasets/inv3_reader.h"
 #include "datasets/png_writer.h"
+#include "tests/test_process.h"
 
 namespace spikefm {
 namespace {
@@ -61,20 +62,7 @@ Bytes read_bytes(const fs::path& p) {
   return Bytes(std::istreambuf_iterator<char>(f), {});
 }
 
-// Runs a command, returns its stdout; the exit status goes to *status.
-std::string run(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) {
-    *status = -1;
-    return out;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  *status = ::pclose(pipe);
-  return out;
-}
+using spikefm::test::run_command;
 
 // One POSIX ustar entry (header + data padded to 512 bytes), written from the format spec.
 Bytes tar_entry(const std::string& name, const Bytes& data, char type = '0') {
@@ -359,7 +347,7 @@ TEST(Inv3Real, MatchesPythonReader) {
   }
   int status = 0;
   const std::string out =
-      run(std::string(kPython) + " " + script.string() + " " + default_inv3_path().string(), &status);
+      run_command(std::string(kPython) + " " + script.string() + " " + default_inv3_path().string(), &status);
   fs::remove_all(dir);
   ASSERT_EQ(status, 0) << "python reader failed: " << out;
   std::istringstream in(out);
@@ -447,7 +435,7 @@ TEST(PngWriter, PythonDecodesTheSamePixels) {
          "print(h, w, out.hex())\n";
   }
   int status = 0;
-  const std::string out = run(std::string(kPython) + " " + script.string() + " " + png.string(), &status);
+  const std::string out = run_command(std::string(kPython) + " " + script.string() + " " + png.string(), &status);
   ASSERT_EQ(status, 0) << out;
   std::istringstream in(out);
   int64_t h, w;
