@@ -80,6 +80,16 @@ TEST(Cli, CompressedWidthsReachTheSpikingModelAndItStaysBitExact) {
   }
   EXPECT_GT(checked, 0);
   EXPECT_GT(below_int8, 0);
+  // allocating activation levels keeps the weights, so the codes go along and still convert bit-exact
+  const fs::path lv = d / "cq_lv.h5", lvs = d / "cq_lv.snn.h5";
+  CliRun al = run_cli("compress --checkpoint " + q.string() + " --act-spikes 0.6 --act-levels 2,4 --calib-images 8 --limit 16 --out " +
+                          lv.string(), d);
+  ASSERT_EQ(al.code, 0) << al.err;
+  EXPECT_EQ(widths(lv), kept);
+  ASSERT_EQ(run_cli("convert --checkpoint " + lv.string() + " --neuron st-bif --timesteps 8 --out " + lvs.string(), d).code, 0);
+  CliRun lr = run_cli("simulate --snn " + lvs.string() + " --limit 8 --until-quiet --json", d);
+  ASSERT_EQ(lr.code, 0) << lr.err;
+  EXPECT_EQ(nlohmann::json::parse(lr.out)["max_abs_dlogit"].get<double>(), 0.0);
   // a float fine-tune of a compressed model drops the codes (its weights are no longer the codes')
   CliRun fl = run_cli("train --init " + c.string() + " --limit 64 --epochs 1 --val-images 0 --out " + (d / "ff.h5").string(), d);
   ASSERT_EQ(fl.code, 0) << fl.err;
