@@ -36,18 +36,21 @@ void regroup(const SpikeEvents& ev, int group, int groups, SpikeEvents& out) {
   out.row_ptr.assign(static_cast<size_t>(out.rows) + 1, 0);
   out.index.resize(ev.index.size());
   out.value.resize(ev.value.size());
+  // Counting sort without scratch: row_ptr[k] first holds the start of row k, is advanced past each
+  // event placed there (ending at the start of row k + 1), then shifted back by one row.
   for (int r = 0; r < ev.rows; ++r) {
     for (int32_t k = ev.row_ptr[r]; k < ev.row_ptr[r + 1]; ++k) ++out.row_ptr[static_cast<size_t>(r) * groups + ev.index[k] / group + 1];
   }
   for (int k = 0; k < out.rows; ++k) out.row_ptr[k + 1] += out.row_ptr[k];
-  std::vector<int32_t> fill(out.row_ptr.begin(), out.row_ptr.end() - 1);
   for (int r = 0; r < ev.rows; ++r) {
     for (int32_t k = ev.row_ptr[r]; k < ev.row_ptr[r + 1]; ++k) {
-      const int32_t dst = fill[static_cast<size_t>(r) * groups + ev.index[k] / group]++;
+      const int32_t dst = out.row_ptr[static_cast<size_t>(r) * groups + ev.index[k] / group]++;
       out.index[dst] = ev.index[k];
       out.value[dst] = ev.value[k];
     }
   }
+  for (int k = out.rows; k > 0; --k) out.row_ptr[k] = out.row_ptr[k - 1];
+  out.row_ptr[0] = 0;
 }
 }  // namespace
 
