@@ -14,6 +14,9 @@
 #   8. energy: map the ST-BIF network onto modeled Loihi-, TrueNorth- and 45 nm-class chips and price
 #      its activity beside a MAC-array ANN in the same technology and the literature formula; then
 #      the level-allocated and the compressed networks on Loihi beside it
+#   9. benchmarks: the small model fine-tuned onto Med-VQA (head-CT slices) and replayed with a
+#      per-question-type table; the code sandbox scoring the shipped tasks' canonical solutions and
+#      containing hostile completions, and a small code model trained for a minute
 # The pruned checkpoint does not feed the spiking path in the demo (a pruned QANN converts —
 # tests/convert checks it bit for bit).
 set -euo pipefail
@@ -25,13 +28,16 @@ MINUTES=${DEMO_MINUTES:-3}
 QANN_MINUTES=${DEMO_QANN_MINUTES:-1.5}
 PRUNE_MINUTES=${DEMO_PRUNE_MINUTES:-1}
 SAMPLES=${DEMO_SAMPLES:-400}
+MED_MINUTES=${DEMO_MED_MINUTES:-1}
+CODE_MINUTES=${DEMO_CODE_MINUTES:-1}
+CODE_LIMIT=${DEMO_CODE_LIMIT:-50}
 mkdir -p "$OUT"
 
-echo "== 1/8 train: small MFM on Fashion-VQA, at most $MINUTES min =="
+echo "== 1/9 train: small MFM on Fashion-VQA, at most $MINUTES min =="
 "$BIN" train --task fashion-vqa --model small --minutes "$MINUTES" --epochs 4 --out "$OUT/small.h5"
 
 echo
-echo "== 2/8 evaluate on the Fashion-VQA test split (10,000 images x 4 questions), then ask =="
+echo "== 2/9 evaluate on the Fashion-VQA test split (10,000 images x 4 questions), then ask =="
 "$BIN" eval --checkpoint "$OUT/small.h5" --task fashion-vqa --split test | tee "$OUT/eval.txt"
 "$BIN" eval --checkpoint "$OUT/small.h5" --task fashion-vqa --split test --json > "$OUT/eval.json" 2>/dev/null
 for i in 0 1; do
@@ -42,7 +48,7 @@ for i in 0 1; do
 done
 
 echo
-echo "== 3/8 compress: mixed-precision weights at 2.5 bits/weight (int8/4/2, per-group or per-channel scales, GPTQ) =="
+echo "== 3/9 compress: mixed-precision weights at 2.5 bits/weight (int8/4/2, per-group or per-channel scales, GPTQ) =="
 "$BIN" compress --checkpoint "$OUT/small.h5" --task fashion-vqa --bits 2.5 --calib-images 128 --limit 2000 \
   --out "$OUT/small_q25.h5" | tee "$OUT/compress.txt"
 echo "-- the same model under a memory-hierarchy budget: a cmos45-class chip with its synapse SRAM cut to 8 KiB per core"
@@ -50,12 +56,12 @@ echo "-- the same model under a memory-hierarchy budget: a cmos45-class chip wit
   --out "$OUT/small_q_hw.h5" | tee "$OUT/compress_hw.txt"
 
 echo
-echo "== 4/8 prune: remove the least influential block, 25% of heads and 50% of MLP channels; ${PRUNE_MINUTES} min recovery =="
+echo "== 4/9 prune: remove the least influential block, 25% of heads and 50% of MLP channels; ${PRUNE_MINUTES} min recovery =="
 "$BIN" compress --checkpoint "$OUT/small.h5" --task fashion-vqa --prune-blocks 1 --prune-heads 0.25 --prune-mlp 0.5 \
   --recover-minutes "$PRUNE_MINUTES" --calib-images 128 --limit 2000 --out "$OUT/small_pruned.h5" | tee "$OUT/prune.txt"
 
 echo
-echo "== 5/8 QANN: fine-tune with L-level quantizers everywhere and int8 weights, $QANN_MINUTES min =="
+echo "== 5/9 QANN: fine-tune with L-level quantizers everywhere and int8 weights, $QANN_MINUTES min =="
 "$BIN" train --init "$OUT/small.h5" --qann --lr 1e-3 --minutes "$QANN_MINUTES" --epochs 1 --val-images 1000 \
   --out "$OUT/small_qann.h5"
 echo "-- the same from the 2.5-bit compressed model (step 3): every layer keeps its width and group"
@@ -63,7 +69,7 @@ echo "-- the same from the 2.5-bit compressed model (step 3): every layer keeps 
   --out "$OUT/small_q25_qann.h5"
 
 echo
-echo "== 6/8 activation levels per quantizer at 60% of the QANN's spikes, then convert: QANNs -> spiking networks =="
+echo "== 6/9 activation levels per quantizer at 60% of the QANN's spikes, then convert: QANNs -> spiking networks =="
 "$BIN" compress --checkpoint "$OUT/small_qann.h5" --act-spikes 0.6 --calib-images 64 --limit 2000 \
   --out "$OUT/small_qann_lv.h5" | tee "$OUT/levels.txt"
 "$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron st-bif --timesteps 16 --out "$OUT/small_stbif.snn.h5"
@@ -72,7 +78,7 @@ echo "== 6/8 activation levels per quantizer at 60% of the QANN's spikes, then c
 "$BIN" convert --checkpoint "$OUT/small_qann.h5" --neuron if-rate --timesteps 32 --out "$OUT/small_ifrate.snn.h5"
 
 echo
-echo "== 7/8 simulate on $SAMPLES test questions, beside their QANNs =="
+echo "== 7/9 simulate on $SAMPLES test questions, beside their QANNs =="
 "$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --until-quiet | tee "$OUT/simulate_stbif.txt"
 "$BIN" simulate --snn "$OUT/small_stbif.snn.h5" --limit "$SAMPLES" --timesteps 6 | tee "$OUT/simulate_stbif_t6.txt"
 echo "-- the same network with its levels allocated at 60% of the spikes (step 6)"
@@ -82,7 +88,7 @@ echo "-- the network converted from the 2.5-bit compressed QANN (step 5): int8/i
 "$BIN" simulate --snn "$OUT/small_ifrate.snn.h5" --limit "$((SAMPLES / 4))" --timesteps 32 | tee "$OUT/simulate_ifrate.txt"
 
 echo
-echo "== 8/8 energy: the ST-BIF network on modeled chips, beside a MAC-array ANN in the same technology =="
+echo "== 8/9 energy: the ST-BIF network on modeled chips, beside a MAC-array ANN in the same technology =="
 "$BIN" energy --snn "$OUT/small_stbif.snn.h5" --limit "$((SAMPLES / 4))" --until-quiet --hw loihi | tee "$OUT/energy_loihi.txt"
 "$BIN" energy --snn "$OUT/small_stbif.snn.h5" --limit "$((SAMPLES / 4))" --until-quiet --hw loihi,truenorth,cmos45 --json \
   > "$OUT/energy.json" 2> "$OUT/energy.log"
@@ -122,6 +128,54 @@ print("compressed to 2.5 bits/weight (steps 3, 5), on %s: %.4g uJ per sample vs 
       ha["mapping"]["cores_used"], fits(hb["mapping"]), 100 * b["accuracy"], 100 * a["accuracy"], b["n"]))
 PY
 
-acc=$(python3 -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["accuracy"]))' "$OUT/eval.json")
 echo
-echo "demo: small MFM test exact-match accuracy ${acc}%; spiking (ST-BIF) results in $OUT/simulate_stbif.txt"
+echo "== 9/9 benchmarks: Med-VQA (head-CT slices, 10 closed question types) and code generation (sandboxed) =="
+echo "-- fine-tune the small model onto Med-VQA for $MED_MINUTES min (full, shifts <= 2 px), then replay the test split"
+"$BIN" finetune --checkpoint "$OUT/small.h5" --task med-vqa --method full --minutes "$MED_MINUTES" --epochs 30 --batch 32 \
+  --augment-shift 2 --val-images 0 --out "$OUT/med_small.h5"
+"$BIN" bench --task med-vqa --checkpoint "$OUT/med_small.h5" --json --out "$OUT/med_small.q.jsonl" > "$OUT/bench_med.json"
+"$BIN" bench --task med-vqa --checkpoint "$OUT/med_small.h5" | tee "$OUT/bench_med.txt"
+# Prints a code benchmark's summary without its per-family lines.
+code_summary() { awk '/^by family:/{skip=1} /^sandbox:/{skip=0} !skip'; }
+echo "-- the sandbox on the shipped code tasks: their canonical solutions as completions (every one must pass)"
+python3 - datasets/data/code/code_test.jsonl "$OUT/code_canonical.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[2], "w") as out:
+    for line in open(sys.argv[1]):
+        t = json.loads(line)
+        out.write(json.dumps({"task_id": t["task_id"], "completion": t["canonical_solution"]}) + "\n")
+PY
+"$BIN" bench --task code --completions "$OUT/code_canonical.jsonl" --workers 2 --out "$OUT/code_canonical.results.jsonl" \
+  | tee "$OUT/bench_code_canonical.txt" | code_summary
+echo "-- hostile completions: each must be contained and scored as a failure"
+python3 - "$OUT/code_hostile.jsonl" <<'PY'
+import json, sys
+hostile = [("an endless loop", "    while True:\n        pass\n"),
+           ("a 16 GiB allocation", "    x = bytearray(1 << 34)\n    return len(x)\n"),
+           ("a write outside its directory", "    open('/tmp/spikefm_demo_escape.txt', 'w').write('x')\n    return ''\n"),
+           ("a network connection", "    import socket\n    socket.create_connection(('192.0.2.1', 80), timeout=2)\n    return 0\n")]
+with open(sys.argv[1], "w") as out:
+    for i, (what, code) in enumerate(hostile):
+        out.write(json.dumps({"task_id": "spikefm/test/%d" % i, "completion": code, "what": what}) + "\n")
+PY
+"$BIN" bench --task code --completions "$OUT/code_hostile.jsonl" --limit 4 --workers 2 --timeout 2 \
+  --out "$OUT/code_hostile.results.jsonl" > "$OUT/bench_code_hostile.txt"
+python3 - "$OUT/code_hostile.jsonl" "$OUT/code_hostile.results.jsonl" <<'PY'
+import json, os, sys
+what = {j["task_id"]: j["what"] for j in map(json.loads, open(sys.argv[1]))}
+for line in open(sys.argv[2]):
+    r = json.loads(line)
+    s = r["samples"][0]
+    print("  %-30s -> %-8s %s" % (what[r["task_id"]], s["status"], s["error"][:70]))
+print("  /tmp/spikefm_demo_escape.txt %s" % ("EXISTS: the sandbox leaked" if os.path.exists("/tmp/spikefm_demo_escape.txt") else "was not created"))
+PY
+echo "-- a small code model trained for $CODE_MINUTES min, greedy, on the first $CODE_LIMIT test tasks"
+"$BIN" train --task code --model small --minutes "$CODE_MINUTES" --out "$OUT/code_small.h5"
+"$BIN" bench --task code --checkpoint "$OUT/code_small.h5" --samples 1 --temperature 0 --limit "$CODE_LIMIT" --workers 2 \
+  --out "$OUT/code_small.results.jsonl" | tee "$OUT/bench_code.txt" | code_summary
+
+acc=$(python3 -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["accuracy"]))' "$OUT/eval.json")
+med=$(python3 -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["accuracy"]))' "$OUT/bench_med.json")
+echo
+echo "demo: small MFM test exact-match accuracy ${acc}%; spiking (ST-BIF) results in $OUT/simulate_stbif.txt;" \
+  "Med-VQA after $MED_MINUTES min of fine-tuning ${med}% ($OUT/bench_med.txt)"
