@@ -164,14 +164,22 @@ Allocation allocate_bits(const std::vector<AllocationUnit>& units, int64_t budge
                     where + ": error must be finite and >= 0 (got " + fmt_double(o.error) + ")",
                     "check the sensitivity measurement of this unit");
       }
+      if (o.cap < -1) throw Error(kWhat, where + ": cap must be >= 0 or -1 for none (got " + std::to_string(o.cap) + ")");
       smallest = std::min(smallest, o.cost);
       if (unit.cap >= 0 && o.cost > unit.cap) continue;
+      if (o.cap >= 0 && o.cost > o.cap) continue;
       allowed[u].index.push_back(static_cast<int>(k));
     }
     if (allowed[u].index.empty()) {
+      std::string caps = unit.cap >= 0 ? "unit cap " + std::to_string(unit.cap) : std::string();
+      for (size_t k = 0; k < unit.options.size(); ++k) {
+        if (unit.options[k].cap < 0) continue;
+        caps += (caps.empty() ? "" : ", ") + std::string("option ") + std::to_string(k) + ": cost " +
+                std::to_string(unit.options[k].cost) + " > cap " + std::to_string(unit.options[k].cap);
+      }
       throw Error(kWhat,
-                  unit_label(units, u) + ": no option fits its cap (smallest cost " +
-                      std::to_string(smallest) + " > cap " + std::to_string(unit.cap) + ")",
+                  unit_label(units, u) + ": no option fits its cap (smallest cost " + std::to_string(smallest) +
+                      (caps.empty() ? "" : "; " + caps) + ")",
                   "raise the cap (e.g. map the unit to more cores) or add a narrower option");
     }
     int64_t m = std::numeric_limits<int64_t>::max();

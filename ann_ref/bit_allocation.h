@@ -5,8 +5,10 @@
 //
 //   minimise Σ_u error[u][choice_u]   subject to   Σ_u cost[u][choice_u] ≤ budget,
 //                                                   cost[u][choice_u] ≤ unit_cap[u]  (optional)
+//                                                   cost[u][choice_u] ≤ option_cap[u][choice_u]  (optional)
 // unit_cap is the memory-hierarchy constraint: a layer's weights must fit the SRAM of the cores it
-// maps to. Costs are integers (bits, or bytes) so the DP is exact. It runs over the budget left after
+// maps to. option_cap is the same where the placement depends on the option (a layer with per-group
+// scales holds one accumulator per group, so its neurons spread over more cores with more SRAM). Costs are integers (bits, or bytes) so the DP is exact. It runs over the budget left after
 // every unit takes its cheapest option, in steps of the gcd of the options' extra costs, so a table of
 // whole-layer bit counts stays small (a table over 2e8 cells is refused, never approximated).
 #pragma once
@@ -21,6 +23,7 @@ struct BitOption {
   int bits = 8;
   int64_t cost = 0;   // storage of the unit at this width (e.g. bits incl. scales), >= 0
   double error = 0;   // sensitivity-weighted error of the unit at this width, finite, >= 0
+  int64_t cap = -1;   // max cost allowed for this option alone (-1: none; the unit's cap holds too)
 };
 
 struct AllocationUnit {

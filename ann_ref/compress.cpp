@@ -58,19 +58,24 @@ int64_t token_rows_of(const std::string& name, const MfmConfig& c) {
   return c.prefix_len() + c.max_text_len;
 }
 
+// Storage of a layer at one option, in bits (codes + scales): the knapsack's cost.
+int64_t option_cost_bits(const OptionSensitivity& x, const LayerSensitivity& l) {
+  return std::llround(x.effective_bits * static_cast<double>(l.rows * l.cols));
+}
+
 // A cap no option of the layer meets: say which layer, what the chip allows and what the narrowest
 // option needs.
 void check_cap(const LayerSensitivity& l, const std::string& hw) {
-  if (l.cap_bits < 0) return;
+  if (!l.capped()) return;
   const OptionSensitivity* least = nullptr;
   for (const OptionSensitivity& x : l.options) {
+    if (x.cap_bits < 0 || option_cost_bits(x, l) <= x.cap_bits) return;
     if (!least || x.effective_bits < least->effective_bits) least = &x;
   }
   const double need = least->effective_bits * static_cast<double>(l.cols);  // bits per output channel
-  if (std::llround(need * static_cast<double>(l.rows)) <= l.cap_bits) return;
   char msg[256];
   std::snprintf(msg, sizeof msg, "layer %s needs %.0f bits per output channel even at int%d, but its cores' synapse SRAM allows %lld",
-                l.name.c_str(), need, least->bits, static_cast<long long>(l.cap_bits / l.rows));
+                l.name.c_str(), need, least->bits, static_cast<long long>(least->cap_bits / l.rows));
   throw Error("the memory-hierarchy budget of " + (hw.empty() ? std::string("the chip") : hw), msg,
               "use a chip with more synapse SRAM per core, or allow narrower widths (--widths) or coarser scales (--groups 0)");
 }
@@ -177,7 +182,6 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
     s.rows = l.w0.size(0);
     s.cols = l.w0.size(1);
     s.token_rows = token_rows_of(l.name, model->config());
-    if (o.layer_cap_bits && s.token_rows > 0) s.cap_bits = o.layer_cap_bits(s.name, s.rows, s.cols, s.token_rows);
     torch::Tensor H = torch::from_blob(l.hessian.data(), {s.cols, s.cols}, torch::kFloat64);
     for (const Opt& op : opts) {
       l.q.push_back(quantize(l, op.bits, op.group, o.method));
@@ -192,6 +196,9 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       torch::Tensor dw = (l.w0 - l.deq.back()).to(torch::kFloat64);
       os.proxy = 0.5 * (dw.mm(H) * dw).sum().item<double>() / static_cast<double>(s.rows);
       os.fisher = 0.5 * (fisher[li] * dw * dw).sum().item<double>();
+      if (o.layer_cap_bits && s.token_rows > 0) {
+        os.cap_bits = o.layer_cap_bits(s.name, s.rows, s.cols, s.token_rows, os.groups(s.cols));
+      }
       s.options.push_back(os);
       if (progress) progress->update(++done);
     }
@@ -246,13 +253,13 @@ CompressReport compress_checkpoint(const CompressOptions& o) {
       for (const OptionSensitivity& os : rep.layers[k].options) {
         BitOption opt;
         opt.bits = os.bits;
-        opt.cost = std::llround(os.effective_bits * static_cast<double>(rep.layers[k].rows * rep.layers[k].cols));
+        opt.cost = option_cost_bits(os, rep.layers[k]);
+        opt.cap = os.cap_bits;
         opt.error = o.sensitivity == "proxy"    ? os.proxy
                     : o.sensitivity == "fisher" ? os.fisher
                                                 : std::max(0.0, os.delta_loss);
         u.options.push_back(opt);
       }
-      u.cap = rep.layers[k].cap_bits;
       units.push_back(std::move(u));
     }
     const int64_t budget = std::isinf(bits_budget)

@@ -15,7 +15,10 @@
 //    an exact multiple-choice knapsack (bit_allocation.h). With a memory-hierarchy budget
 //    (`layer_cap_bits`, from a hardware preset: `spikefm compress --hw`), every layer that runs on the
 //    chip's cores also gets a cap: its storage must fit the synapse SRAM of the cores its neurons
-//    occupy (neuromorphic_hw place_linear). The patch embedding runs on the dense unit (no cap).
+//    occupy (neuromorphic_hw place_linear). The cap is per option: with per-group scales the spiking
+//    layer holds one accumulator per group and token row (graph_engine), so a grouped option's
+//    neurons spread over more cores, with more SRAM per channel. The patch embedding runs on the
+//    dense unit (no cap).
 // 4. The chosen options are applied (RTN or GPTQ, per-group scales), the model is evaluated, and the
 //    checkpoint is written: /params hold the dequantized weights (so every reader loads it), /quant
 //    the packed codes and scales they come from (docs/formats.md).
@@ -41,10 +44,13 @@ struct CompressOptions {
   std::filesystem::path out;       // empty: do not write a checkpoint
   double bits = 4.5;               // budget: average effective bits per weight, scales included
                                    // (+infinity: none, only the per-layer caps below)
-  // Memory-hierarchy budget: the most storage bits (codes + scales) layer `name` (out x in weights,
-  // its neurons holding `token_rows` rows: the spiking graph's rows_cap) may take, or -1 for no cap;
-  // may throw spikefm::Error. Empty: no per-layer caps. `hw` names the chip in reports.
-  std::function<int64_t(const std::string& name, int64_t out, int64_t in, int64_t token_rows)> layer_cap_bits;
+  // Memory-hierarchy budget: the most storage bits (codes + scales) layer `name` (out x in weights)
+  // may take with one option, or -1 for no cap. Each output channel holds token_rows x groups
+  // neuron-state words: token_rows = the spiking graph's rows_cap, groups = the option's scale groups
+  // per channel (ceil(in / group); 1 per channel). May throw spikefm::Error. Empty: no per-layer
+  // caps. `hw` names the chip in reports.
+  std::function<int64_t(const std::string& name, int64_t out, int64_t in, int64_t token_rows, int64_t groups)>
+      layer_cap_bits;
   std::string hw;
   std::vector<int> widths{8, 4, 2};
   std::vector<int> groups{32, 0};  // scale granularities a layer may get (0 = per output channel)
@@ -67,6 +73,9 @@ struct OptionSensitivity {
   double delta_loss = 0;            // calibration-loss increase, this layer alone quantized
   double proxy = 0;                 // ½ tr(ΔW H ΔWᵀ) / rows
   double fisher = 0;                // ½ Σ F ⊙ ΔW²: F the empirical Fisher diagonal (calibration.h)
+  int64_t cap_bits = -1;            // memory-hierarchy cap on the layer's storage at this option (-1: none)
+  // Accumulators per output channel in the spiking layer: one per scale group (1: per channel).
+  int64_t groups(int64_t cols) const { return group > 0 ? (cols + group - 1) / group : 1; }
 };
 
 struct LayerSensitivity {
@@ -76,7 +85,7 @@ struct LayerSensitivity {
   std::vector<OptionSensitivity> options;  // widths × groups
   int chosen = -1;                  // index into options
   int64_t token_rows = 0;           // rows its output neurons hold in the SNN (0: runs on the dense unit)
-  int64_t cap_bits = -1;            // memory-hierarchy cap on its storage (-1: none)
+  bool capped() const { return !options.empty() && options.front().cap_bits >= 0; }
 };
 
 // A whole block (or the whole model: name "model") quantized at one width, the rest float.

@@ -226,8 +226,12 @@ Action add_compress(CLI::App& app) {
       if (*hw_sram > 0) spec->synapse_sram_bytes = *hw_sram;
       o->hw = spec->name;
       if (c->count("--bits") == 0) o->bits = std::numeric_limits<double>::infinity();
-      o->layer_cap_bits = [spec](const std::string&, int64_t out, int64_t, int64_t rows) {
-        return hw::place_linear(*spec, out, rows).max_unit_bytes * 8 * out;  // whole bytes per channel
+      // One accumulator per scale group and token row: a channel of a grouped option holds rows x
+      // groups neuron-state words (activity.cpp counts the same when pricing the network). A channel
+      // larger than a core has no placement: cap 0 rules the option out.
+      o->layer_cap_bits = [spec](const std::string&, int64_t out, int64_t, int64_t rows, int64_t groups) -> int64_t {
+        if (rows * groups > spec->neurons_per_core) return 0;
+        return hw::place_linear(*spec, out, rows * groups).max_unit_bytes * 8 * out;  // whole bytes per channel
       };
     } else if (c->count("--hw-sram") > 0) {
       throw Error("--hw-sram", "overrides the SRAM of a --hw preset, and no --hw was given", "add --hw loihi (or another preset)");
@@ -298,14 +302,16 @@ Action add_compress(CLI::App& app) {
       for (const auto& l : r.layers) {
         Json os = Json::array();
         for (const auto& x : l.options) {
-          os.push_back({{"bits", x.bits}, {"group", x.group}, {"effective_bits", x.effective_bits},
-                        {"delta_loss", x.delta_loss}, {"proxy", x.proxy}, {"fisher", x.fisher}});
+          Json xj{{"bits", x.bits}, {"group", x.group}, {"effective_bits", x.effective_bits},
+                {"delta_loss", x.delta_loss}, {"proxy", x.proxy}, {"fisher", x.fisher}};
+        if (x.cap_bits >= 0) xj["cap_bits"] = x.cap_bits;
+        os.push_back(xj);
         }
         const auto& c = l.options[l.chosen];
         Json lj{{"name", l.name}, {"block", l.block}, {"rows", l.rows}, {"cols", l.cols}, {"options", os},
                 {"bits", c.bits}, {"group", c.group}, {"effective_bits", c.effective_bits}, {"token_rows", l.token_rows}};
-        if (l.cap_bits >= 0) {
-          const hw::LinearPlacement p = hw::place_linear(*spec, l.rows, l.token_rows);
+        if (l.capped()) {
+          const hw::LinearPlacement p = hw::place_linear(*spec, l.rows, l.token_rows * c.groups(l.cols));
           lj["hw"] = {{"cores", p.cores}, {"channels_per_core", p.units_per_core}, {"cap_bytes_per_channel", p.max_unit_bytes},
                       {"bytes_per_channel", channel_bytes(c, l.cols)}};
         }
@@ -339,19 +345,19 @@ Action add_compress(CLI::App& app) {
     std::printf("\n");
     if (!o->hw.empty()) {
       std::printf("memory hierarchy (%s: %lld neuron-state words and %lld B synapse SRAM per core): each layer alone on the\n"
-                  "fewest cores its neurons need; its weights fit when bytes/channel <= cap\n",
+                  "fewest cores its neurons need (token rows x scale groups per channel); its weights fit when bytes/channel <= cap\n",
                   spec->name.c_str(), static_cast<long long>(spec->neurons_per_core), static_cast<long long>(spec->synapse_sram_bytes));
       std::printf("  %-26s %7s %6s %10s %12s %12s %8s\n", "layer", "tokens", "cores", "ch/core", "cap B/ch", "used B/ch", "chosen");
       int64_t cores = 0;
       for (const auto& l : r.layers) {
-        if (l.cap_bits < 0) {
+        if (!l.capped()) {
           std::printf("  %-26s %7s %6s %10s %12s %12s %8s\n", l.name.c_str(), "-", "dense", "-", "-", "-",
                       label(l.options[l.chosen]).c_str());
           continue;
         }
-        const hw::LinearPlacement p = hw::place_linear(*spec, l.rows, l.token_rows);
-        cores += p.cores;
         const auto& x = l.options[l.chosen];
+        const hw::LinearPlacement p = hw::place_linear(*spec, l.rows, l.token_rows * x.groups(l.cols));
+        cores += p.cores;
         std::printf("  %-26s %7lld %6lld %10lld %12lld %12lld %8s\n", l.name.c_str(), static_cast<long long>(l.token_rows),
                     static_cast<long long>(p.cores), static_cast<long long>(p.units_per_core),
                     static_cast<long long>(p.max_unit_bytes), static_cast<long long>(channel_bytes(x, l.cols)),

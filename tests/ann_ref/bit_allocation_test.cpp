@@ -42,7 +42,8 @@ std::optional<spikefm::Allocation> brute_force(const std::vector<AllocationUnit>
     bool ok = true;
     for (size_t u = 0; u < units.size(); ++u) {
       const AllocationUnit& unit = units[u];
-      if (unit.cap >= 0 && unit.options[c[u]].cost > unit.cap) ok = false;
+      const BitOption& o = unit.options[c[u]];
+      if ((unit.cap >= 0 && o.cost > unit.cap) || (o.cap >= 0 && o.cost > o.cap)) ok = false;
     }
     const int64_t cost = total_cost(units, c);
     if (ok && cost <= budget) {
@@ -122,6 +123,30 @@ TEST(BitAllocation, CapDropsOptionsAboveIt) {
   EXPECT_EQ(a.error, 3.0);
 }
 
+TEST(BitAllocation, OptionCapDropsOnlyThatOption) {
+  // fc2's 8-bit option alone is capped below its cost (its own placement has too little SRAM); its
+  // 4-bit option has a cap it meets and its 2-bit option none: fc2 takes 4 bits, fc1 keeps 8.
+  auto units = two_layers();
+  units[1].options[0].cap = 15999;
+  units[1].options[1].cap = 8000;
+  auto a = spikefm::allocate_bits(units, 1'000'000);
+  EXPECT_EQ(a.choice, (std::vector<int>{0, 1}));
+  EXPECT_EQ(a.error, 3.0);
+  // A cap exactly at the cost allows the option.
+  units[1].options[0].cap = 16000;
+  EXPECT_EQ(spikefm::allocate_bits(units, 1'000'000).choice, (std::vector<int>{0, 0}));
+  // Every option of fc2 capped out: the error names the unit and each option's cost and cap.
+  units[1].options[0].cap = 0;
+  units[1].options[1].cap = 7999;
+  units[1].options[2].cap = 3999;
+  const std::string m = message_of(units, 1'000'000);
+  EXPECT_TRUE(contains(m, "fc2") && contains(m, "option 1: cost 8000 > cap 7999") &&
+              contains(m, "option 2: cost 4000 > cap 3999"))
+      << m;
+  units[1].options[2].cap = -2;
+  EXPECT_TRUE(contains(message_of(units, 1'000'000), "option 2: cap must be >= 0")) << message_of(units, 1'000'000);
+}
+
 TEST(BitAllocation, MatchesBruteForceOnRandomSmallInstances) {
   const int64_t quanta[] = {1, 2, 3, 7, 64, 1000, 4096};
   int feasible = 0, infeasible = 0, capped_out = 0;
@@ -144,6 +169,7 @@ TEST(BitAllocation, MatchesBruteForceOnRandomSmallInstances) {
         o.bits = uni(2, 8);
         o.cost = q * uni(0, 10);
         o.error = dyadic ? uni(0, 8) / 4.0 : std::uniform_real_distribution<double>(0, 10)(rng);
+        if (with_caps && uni(0, 3) == 0) o.cap = q * uni(0, 10);
         units[u].options.push_back(o);
         lo = std::min(lo, o.cost);
         hi = std::max(hi, o.cost);
@@ -164,7 +190,9 @@ TEST(BitAllocation, MatchesBruteForceOnRandomSmallInstances) {
       bool cap_empty = false;
       for (const auto& unit : units) {
         bool any = false;
-        for (const auto& o : unit.options) any = any || unit.cap < 0 || o.cost <= unit.cap;
+        for (const auto& o : unit.options) {
+          any = any || ((unit.cap < 0 || o.cost <= unit.cap) && (o.cap < 0 || o.cost <= o.cap));
+        }
         cap_empty = cap_empty || !any;
       }
       ++(cap_empty ? capped_out : infeasible);
@@ -176,9 +204,9 @@ TEST(BitAllocation, MatchesBruteForceOnRandomSmallInstances) {
     for (size_t u = 0; u < units.size(); ++u) {
       ASSERT_GE(got.choice[u], 0);
       ASSERT_LT(got.choice[u], static_cast<int>(units[u].options.size()));
-      if (units[u].cap >= 0) {
-        EXPECT_LE(units[u].options[got.choice[u]].cost, units[u].cap);
-      }
+      const BitOption& o = units[u].options[got.choice[u]];
+      if (units[u].cap >= 0) EXPECT_LE(o.cost, units[u].cap);
+      if (o.cap >= 0) EXPECT_LE(o.cost, o.cap);
     }
     EXPECT_LE(got.cost, budget);
     EXPECT_EQ(got.cost, total_cost(units, got.choice));

@@ -136,7 +136,7 @@ TEST(Cli, TrainThenEvalJsonParsesAndGenerateAnswers) {
   auto hj = nlohmann::json::parse(h.out);
   EXPECT_TRUE(hj["budget_bits"].is_null());
   EXPECT_EQ(hj["hw"]["synapse_sram_bytes"].get<int64_t>(), 6000);
-  int below8 = 0, capped = 0;
+  int below8 = 0, capped = 0, grouped = 0;
   for (const auto& l : hj["layers"]) {
     below8 += l["bits"].get<int>() < 8;
     if (l["name"] == "patch_embed") {
@@ -148,8 +148,15 @@ TEST(Cli, TrainThenEvalJsonParsesAndGenerateAnswers) {
     const auto& x = l["hw"];
     EXPECT_LE(x["bytes_per_channel"].get<int64_t>(), x["cap_bytes_per_channel"].get<int64_t>()) << l["name"];
     EXPECT_LE(x["channels_per_core"].get<int64_t>() * x["bytes_per_channel"].get<int64_t>(), 6000) << l["name"];
-    EXPECT_LE(x["channels_per_core"].get<int64_t>() * l["token_rows"].get<int64_t>(), 1024) << l["name"];
+    // A channel holds one accumulator per token row and scale group (cmos45: 1024 neuron-state
+    // words per core), and the layer's cores hold all its channels.
+    const int64_t group = l["group"].get<int64_t>(), cols = l["cols"].get<int64_t>();
+    const int64_t words = l["token_rows"].get<int64_t>() * (group > 0 ? (cols + group - 1) / group : 1);
+    EXPECT_LE(x["channels_per_core"].get<int64_t>() * words, 1024) << l["name"];
+    EXPECT_GE(x["cores"].get<int64_t>() * (1024 / words), l["rows"].get<int64_t>()) << l["name"];
+    grouped += group > 0;
   }
+  EXPECT_GT(grouped, 0);  // the per-group placement is exercised
   EXPECT_GT(capped, 4);
   EXPECT_GT(below8, 0);
   CliRun tiny_sram = run_cli("compress --checkpoint " + ck + " --hw cmos45 --hw-sram 100 --calib-images 8 --limit 8", d);
