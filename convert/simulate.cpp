@@ -8,12 +8,11 @@
 #include "ann_ref/checkpoint.h"
 #include "ann_ref/qann.h"
 #include "ann_ref/vqa_batch.h"
+#include "ann_ref/vqa_task.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/h5_file.h"
 #include "common/progress.h"
-#include "datasets/fashion_mnist.h"
-#include "datasets/fashion_vqa.h"
 #include "decoding/token_model.h"
 #include "snn/snn_token_model.h"
 
@@ -101,8 +100,10 @@ void write_trace(const std::filesystem::path& path, const snn::SnnTokenModel& m,
 
 }  // namespace
 
-SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
-  if (o.task != "fashion-vqa") throw Error("--task " + o.task, "this command simulates the VQA model", "use fashion-vqa");
+SimulateReport simulate_vqa(const SimulateOptions& o) {
+  if (!o.task.empty() && o.task != "fashion-vqa" && o.task != "med-vqa") {
+    throw Error("--task " + o.task, "a spiking MFM runs a VQA task", "use fashion-vqa or med-vqa, or leave --task out");
+  }
   if (o.limit < 0) throw Error("--limit", "must be >= 0");
   snn::SnnModel sm = snn::SnnModel::load(o.snn);
   const std::filesystem::path qpath = o.qann_checkpoint.empty() ? std::filesystem::path(sm.source_checkpoint) : o.qann_checkpoint;
@@ -112,10 +113,25 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
   }
   Checkpoint ck = load_checkpoint(qpath);
   if (ck.vocab != sm.vocab) throw Error("--qann " + qpath.string(), "its vocabulary differs from the spiking model's");
+  // The task is the one the QANN was trained on; an explicit --task must agree with it.
+  const std::string task_name = o.task.empty() ? ck.meta.task : o.task;
+  if (task_name != ck.meta.task) {
+    throw Error("--task " + o.task, "the spiking model " + o.snn.string() + " was converted from a " + ck.meta.task +
+                " model (" + qpath.string() + ")", "use --task " + ck.meta.task + ", or leave --task out");
+  }
   QannRef ref(ck.model, read_quant_store(H5File::open(qpath)));  // a compressed QANN keeps its codes
   WordTokenizer tok(sm.vocab);
-  FashionVqa data(o.data_dir.empty() ? default_fashion_mnist_dir() : o.data_dir, static_cast<uint64_t>(sm.train_seed));
-  const ImageSet& set = data.images(o.split);
+  // Fashion carves its val split with the training seed; Med-VQA is fixed (vqa_task.h).
+  std::unique_ptr<VqaTask> task = make_vqa_task(task_name, o.data_dir, static_cast<uint64_t>(sm.train_seed));
+  if (task->tokenizer().vocab() != sm.vocab) {
+    throw Error("simulating " + o.snn.string() + " on " + task_name, "its vocabulary is not the task's",
+                "convert a QANN trained on " + task_name);
+  }
+  const ImageSet& set = task->images(o.split);
+  if (set.rows != sm.image_size || set.cols != sm.image_size) {
+    throw Error("simulating " + o.snn.string() + " on " + task_name,
+                "it reads " + std::to_string(sm.image_size) + " px images, the task has " + std::to_string(set.rows));
+  }
 
   snn::RunOptions run;
   run.timesteps = o.timesteps > 0 ? o.timesteps : sm.default_timesteps;
@@ -125,43 +141,55 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
   const bool tracing = !o.trace.empty();
 
   SimulateReport rep;
-  rep.task = o.task;
+  rep.task = task_name;
   rep.split = o.split;
   rep.neuron = sm.neuron;
   rep.timesteps = run.timesteps;
   rep.until_quiet = run.until_quiet;
-  const int64_t total = o.limit > 0 ? std::min<int64_t>(o.limit, set.n * kQuestionTypes) : set.n * kQuestionTypes;
-  const int64_t n_images = (total + kQuestionTypes - 1) / kQuestionTypes;
-  std::array<std::vector<int>, kQuestionTypes> prompts;
-  for (int q = 0; q < kQuestionTypes; ++q) prompts[q] = prompt_tokens(tok, fashion_vqa_questions(static_cast<QuestionType>(q))[0]);
+  // Every (image, type) of the split, image-major, types ascending (the canonical question each);
+  // --limit keeps the first N.
+  std::vector<TaskSample> samples = task->samples(o.split);
+  if (o.limit > 0 && static_cast<int64_t>(samples.size()) > o.limit) samples.resize(static_cast<size_t>(o.limit));
+  const int64_t total = static_cast<int64_t>(samples.size());
+  const int n_types = task->num_types();
+  std::vector<std::vector<int>> prompts(static_cast<size_t>(n_types));
+  for (int q = 0; q < n_types; ++q) prompts[q] = prompt_tokens(tok, task->paraphrases(q)[0]);
 
   int64_t correct = 0, qann_correct = 0, agree = 0;
-  for (int q = 0; q < kQuestionTypes; ++q) rep.type_names.push_back(question_type_name(static_cast<QuestionType>(q)));
-  rep.type_n.assign(kQuestionTypes, 0);
-  rep.type_correct.assign(kQuestionTypes, 0);
-  rep.type_qann_correct.assign(kQuestionTypes, 0);
+  rep.type_names = task->type_names();
+  rep.type_n.assign(n_types, 0);
+  rep.type_correct.assign(n_types, 0);
+  rep.type_qann_correct.assign(n_types, 0);
   std::optional<Progress> progress;
   if (o.progress) progress.emplace("simulate", total, "questions");
   torch::NoGradGuard ng;
-  const int batch = 64;
-  for (int64_t i0 = 0; i0 < n_images; i0 += batch) {
-    const int64_t i1 = std::min(n_images, i0 + batch);
+  const int64_t batch = 64;
+  for (size_t s0 = 0; s0 < samples.size();) {
+    // The samples of up to `batch` consecutive images.
+    const int64_t i0 = samples[s0].image;
+    size_t s1 = s0;
+    while (s1 < samples.size() && samples[s1].image < i0 + batch) ++s1;
+    const int64_t i1 = samples[s1 - 1].image + 1;
     std::vector<int64_t> idx;
     for (int64_t i = i0; i < i1; ++i) idx.push_back(i);
     torch::Tensor images = image_batch(set, idx);  // (B, S, S)
-    // --- QANN: batched greedy generation (timed) ---
+    // --- QANN: batched greedy generation of every type asked in the batch (timed) ---
     auto tq = Clock::now();
     QannCache primed;
     ref.prime(ref.image_prefix(images), primed);
-    std::array<std::vector<std::vector<int>>, kQuestionTypes> qann_answers;
-    for (int q = 0; q < kQuestionTypes; ++q) qann_answers[q] = qann_greedy(ref, primed, prompts[q], o.max_new_tokens);
+    std::vector<std::vector<std::vector<int>>> qann_answers(static_cast<size_t>(n_types));  // [type][image - i0]
+    for (size_t k = s0; k < s1; ++k) {
+      auto& a = qann_answers[samples[k].type];
+      if (a.empty()) a = qann_greedy(ref, primed, prompts[samples[k].type], o.max_new_tokens);
+    }
     rep.qann_seconds += since(tq);
     // --- SNN: one sample at a time through the TokenModel interface (timed) ---
-    for (int64_t i = i0; i < i1; ++i) {
+    for (size_t k = s0; k < s1; ++k) {
+      const int64_t i = samples[k].image;
+      const int q = samples[k].type;
       std::span<const float> px(images[i - i0].data_ptr<float>(), static_cast<size_t>(sm.image_size) * sm.image_size);
-      for (int q = 0; q < kQuestionTypes; ++q) {
-        if (i * kQuestionTypes + q >= total) continue;
-        const int64_t sample = i * kQuestionTypes + q;
+      {
+        const int64_t sample = static_cast<int64_t>(k);
         const bool trace_this = tracing && sample < o.trace_samples;
         snn_model.set_trace(trace_this);
         const int64_t enc_before = snn_model.encoder_steps();
@@ -206,7 +234,7 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
             rep.max_abs_dlogit = std::max(rep.max_abs_dlogit, static_cast<double>(std::fabs(step_logits[k][v] - row[v])));
           }
         }
-        const std::string want = fashion_vqa_answer(set.labels[i], static_cast<QuestionType>(q));
+        const std::string want = task->answer(o.split, i, q);
         const std::string got = tok.decode(answer), qgot = tok.decode(qann_answers[q][i - i0]);
         correct += got == want;
         qann_correct += qgot == want;
@@ -215,7 +243,7 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
         rep.type_correct[q] += got == want;
         rep.type_qann_correct[q] += qgot == want;
         if (o.keep_questions) {
-          rep.questions.push_back({i, rep.type_names[q], fashion_vqa_questions(static_cast<QuestionType>(q))[0], want, got});
+          rep.questions.push_back({i, rep.type_names[q], task->paraphrases(q)[0], want, got});
         }
         rep.n++;
       }
@@ -226,6 +254,7 @@ SimulateReport simulate_fashion_vqa(const SimulateOptions& o) {
                     static_cast<double>(correct) / rep.n);
       progress->update(rep.n, extra);
     }
+    s0 = s1;
   }
   if (progress) progress->finish();
   if (rep.n == 0) throw Error("simulate", "no samples to run", "check --limit and --split");

@@ -14,9 +14,9 @@ namespace spikefm {
 
 struct SimulateOptions {
   std::filesystem::path snn;
-  std::string task = "fashion-vqa";
+  std::string task;                       // fashion-vqa | med-vqa; empty: the task the QANN was trained on
   std::string split = "test";
-  std::filesystem::path data_dir;         // empty: default_fashion_mnist_dir()
+  std::filesystem::path data_dir;         // Fashion-MNIST; empty: default_fashion_mnist_dir()
   std::filesystem::path qann_checkpoint;  // empty: the checkpoint recorded in the SNN file
   int64_t limit = 0;                      // first N (image, question) samples; 0 = all
   int timesteps = 0;                      // 0: the file's default T
@@ -67,6 +67,9 @@ struct SimulateReport {
   std::vector<QuestionResult> questions;  // every question with the SNN's answer, when keep_questions
 };
 
-SimulateReport simulate_fashion_vqa(const SimulateOptions& opts);
+// Runs the spiking model on every (image, question type) of the split in the order of
+// VqaTask::samples (the first opts.limit), asking the canonical question of each type. Throws
+// spikefm::Error when the task is not the QANN's or its images or vocabulary are not the model's.
+SimulateReport simulate_vqa(const SimulateOptions& opts);
 
 }  // namespace spikefm

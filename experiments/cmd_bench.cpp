@@ -8,7 +8,7 @@
 //         2021) for k in {1, 10}, k <= n; a breakdown by test category and family when the tasks are in
 //         code_meta.jsonl; per-task results as JSONL (--out, atomic).
 //   fashion-vqa, med-vqa  exact-match accuracy per question type on the test split: ann/qann score the
-//         checkpoint (a --qann checkpoint fake-quantized, as `spikefm eval` does); snn (fashion-vqa) runs
+//         checkpoint (a --qann checkpoint fake-quantized, as `spikefm eval` does); snn runs
 //         a converted model (.snn.h5) in the event-driven engine beside its QANN and adds spikes/SOPs;
 //         per-question results as JSONL (--out, atomic).
 #include <algorithm>
@@ -55,6 +55,8 @@ struct BenchOptions {
   int workers = 2;
   double timeout_s = 5;
   int threads = 0;
+  int timesteps = 0;         // snn: T per inference (0: the file's default)
+  bool until_quiet = false;  // snn: run every inference until no neuron spikes (exact neurons)
   bool json = false;
 };
 
@@ -309,17 +311,15 @@ int bench_vqa(const BenchOptions& o) {
   std::vector<QuestionResult> questions;
   std::string headline;
   if (o.backend == "snn") {
-    if (o.task != "fashion-vqa") {
-      throw Error("bench --task " + o.task + " --backend snn", "the spiking backend runs fashion-vqa for now",
-                  "score the " + o.task + " model with --backend ann or qann");
-    }
     SimulateOptions so;
     so.snn = o.checkpoint;
     so.task = o.task;
     so.limit = o.limit;
+    so.timesteps = o.timesteps;
+    so.until_quiet = o.until_quiet;
     so.keep_questions = !o.out.empty();
     so.progress = !o.json;
-    SimulateReport r = simulate_fashion_vqa(so);
+    SimulateReport r = simulate_vqa(so);
     type_names = r.type_names;
     type_n = r.type_n;
     for (size_t t = 0; t < r.type_n.size(); ++t) {
@@ -329,6 +329,7 @@ int bench_vqa(const BenchOptions& o) {
     j["split"] = r.split;
     j["neuron"] = r.neuron;
     j["timesteps"] = r.timesteps;
+    j["until_quiet"] = r.until_quiet;
     j["n"] = r.n;
     j["correct"] = std::accumulate(r.type_correct.begin(), r.type_correct.end(), int64_t{0});
     j["accuracy"] = r.accuracy;
@@ -339,6 +340,7 @@ int bench_vqa(const BenchOptions& o) {
     }
     j["qann_accuracy_by_type"] = qann_types;
     j["agreement"] = r.agreement;
+    j["max_abs_dlogit"] = r.max_abs_dlogit;
     j["spikes_per_question"] = r.spikes;
     j["sops_per_question"] = r.sops;
     j["dense_macs_per_question"] = r.dense_macs;
@@ -346,11 +348,11 @@ int bench_vqa(const BenchOptions& o) {
     j["qann_seconds"] = r.qann_seconds;
     char buf[512];
     std::snprintf(buf, sizeof buf,
-                  "%s %s split, SNN (%s neurons, T = %d; snn backend): exact-match accuracy %.2f%% (%lld), QANN %.2f%%, "
-                  "answers agree on %.2f%%\nper question: %.0f spikes, %.0f SOPs, %.0f dense-unit MACs; wall time SNN %.1f s, "
+                  "%s %s split, SNN (%s neurons, T = %d%s; snn backend): exact-match accuracy %.2f%% (%lld), QANN %.2f%%, "
+                  "answers agree on %.2f%%, max |dlogit| %.3g\nper question: %.0f spikes, %.0f SOPs, %.0f dense-unit MACs; wall time SNN %.1f s, "
                   "QANN %.1f s\n",
-                  o.task.c_str(), r.split.c_str(), r.neuron.c_str(), r.timesteps, 100 * r.accuracy,
-                  static_cast<long long>(r.n), 100 * r.qann_accuracy, 100 * r.agreement, r.spikes, r.sops, r.dense_macs,
+                  r.task.c_str(), r.split.c_str(), r.neuron.c_str(), r.timesteps, r.until_quiet ? " or until quiet" : "",
+                  100 * r.accuracy, static_cast<long long>(r.n), 100 * r.qann_accuracy, 100 * r.agreement, r.max_abs_dlogit, r.spikes, r.sops, r.dense_macs,
                   r.snn_seconds, r.qann_seconds);
     headline = buf;
   } else {
@@ -404,6 +406,10 @@ int run_bench(const BenchOptions& o) {
   };
   auto it = benches.find(o.task);
   if (it == benches.end()) throw Error("bench --task " + o.task, "unknown task", "use code, fashion-vqa or med-vqa");
+  if (o.backend != "snn" && (o.timesteps > 0 || o.until_quiet)) {
+    throw Error("--timesteps/--until-quiet", "only apply to --backend snn",
+                "drop them, or replay a converted model with --backend snn");
+  }
   return it->second(o);
 }
 
@@ -415,7 +421,7 @@ Action add_bench(CLI::App& app) {
   c->add_option("--task", o->task, "Benchmark: code (pass@k in the sandbox), fashion-vqa or med-vqa (accuracy per question type)")
       ->check(CLI::IsMember({"code", "fashion-vqa", "med-vqa"}))
       ->capture_default_str();
-  c->add_option("--backend", o->backend, "Model backend: ann | qann | snn (code: ann; snn: fashion-vqa, --checkpoint is the .snn.h5 of spikefm convert)")
+  c->add_option("--backend", o->backend, "Model backend: ann | qann | snn (code: ann; snn: --checkpoint is the .snn.h5 of spikefm convert)")
       ->check(CLI::IsMember({"ann", "qann", "snn"}))
       ->capture_default_str();
   c->add_option("--checkpoint", o->checkpoint, "Model to sample (code: from spikefm train --task code)");
@@ -429,6 +435,10 @@ Action add_bench(CLI::App& app) {
   c->add_option("--workers", o->workers, "Parallel sandbox runs")->check(CLI::Range(1, kSandboxMaxConcurrentRuns))->capture_default_str();
   c->add_option("--timeout", o->timeout_s, "Wall-clock and CPU limit per program, seconds")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--threads", o->threads, "libtorch threads for sampling (0 = all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--timesteps", o->timesteps, "snn: timesteps T per inference (0 = the file's default)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  c->add_flag("--until-quiet", o->until_quiet, "snn: run every inference until no neuron spikes (exact neurons)");
   c->add_option("--meta", o->meta, "Task metadata for the breakdown (default: the shipped code_meta.jsonl)");
   c->add_option("--out", o->out, "Per-task (code) or per-question (vqa) results, JSONL (written atomically)");
   c->add_option("--completions-out", o->completions_out, "Write the sampled completions (HumanEval JSONL)");

@@ -143,7 +143,8 @@ Action add_energy(CLI::App& app) {
   o->sim.limit = 200;
   CLI::App* c = app.add_subcommand("energy", "Price a spiking model's activity on a modeled neuromorphic accelerator, beside an ANN baseline");
   c->add_option("--snn", o->sim.snn, "Spiking model (from spikefm convert)")->check(CLI::ExistingFile);
-  c->add_option("--task", o->sim.task, "Task")->check(CLI::IsMember({"fashion-vqa"}))->capture_default_str();
+  c->add_option("--task", o->sim.task, "Task: fashion-vqa or med-vqa (default: the task the QANN was trained on)")
+      ->check(CLI::IsMember({"fashion-vqa", "med-vqa"}));
   c->add_option("--split", o->sim.split, "Split")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
   c->add_option("--limit", o->sim.limit, "First N (image, question) samples simulated (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--timesteps", o->sim.timesteps, "Timesteps T per inference (0 = the file's default)")->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -179,7 +180,7 @@ Action add_energy(CLI::App& app) {
     std::vector<hw::HwSpec> specs;
     for (const std::string& h : o->hw) specs.push_back(hw::load_hw_spec(hw::resolve_hw_preset(h)));
     snn::SnnModel sm = snn::SnnModel::load(o->sim.snn);
-    SimulateReport r = simulate_fashion_vqa(o->sim);
+    SimulateReport r = simulate_vqa(o->sim);
 
     hw::ActivityCounts counts;
     counts.samples = r.n;

@@ -54,9 +54,10 @@ Action add_simulate(CLI::App& app) {
   snn_opt->excludes(nir_opt);
   c->add_option("--input", *input, "With --nir: a text file of whitespace-separated floats, the Input presented as a constant current");
   c->add_option("--input-index", *input_index, "With --nir: Fashion-MNIST test image I as the input (pixel/255)");
-  c->add_option("--task", o->task, "Task: fashion-vqa (--snn) or fashion-mnist (--nir, accuracy over the test split)")
-      ->check(CLI::IsMember({"fashion-vqa", "fashion-mnist"}))
-      ->capture_default_str();
+  c->add_option("--task", o->task,
+                "Task: fashion-vqa or med-vqa (--snn; default: the task its QANN was trained on), or fashion-mnist "
+                "(--nir, accuracy over the test split)")
+      ->check(CLI::IsMember({"fashion-vqa", "med-vqa", "fashion-mnist"}));
   c->add_option("--split", o->split, "Split")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
   c->add_option("--limit", o->limit, "First N (image, question) samples (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--timesteps", o->timesteps, "Timesteps T per inference (0 = the file's default)")->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -118,7 +119,7 @@ Action add_simulate(CLI::App& app) {
       return 0;
     }
     if (o->snn.empty()) throw Error("spikefm simulate", "no model given", "pass --snn FILE.snn.h5 or --nir FILE.nir");
-    SimulateReport r = simulate_fashion_vqa(*o);
+    SimulateReport r = simulate_vqa(*o);
     if (*json) {
       Json j = simulate_summary_json(r);
       Json ls = Json::array();

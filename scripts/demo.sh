@@ -15,7 +15,7 @@
 #      its activity beside a MAC-array ANN in the same technology and the literature formula; then
 #      the level-allocated and the compressed networks on Loihi beside it
 #   9. benchmarks: the small model fine-tuned onto Med-VQA (head-CT slices) and replayed with a
-#      per-question-type table; the code sandbox scoring the shipped tasks' canonical solutions and
+#      per-question-type table, then as a QANN converted to ST-BIF and replayed on the spiking backend; the code sandbox scoring the shipped tasks' canonical solutions and
 #      containing hostile completions, and a small code model trained for a minute
 # The pruned checkpoint does not feed the spiking path in the demo (a pruned QANN converts —
 # tests/convert checks it bit for bit).
@@ -135,6 +135,12 @@ echo "-- fine-tune the small model onto Med-VQA for $MED_MINUTES min (full, shif
   --augment-shift 2 --val-images 0 --out "$OUT/med_small.h5"
 "$BIN" bench --task med-vqa --checkpoint "$OUT/med_small.h5" --json --out "$OUT/med_small.q.jsonl" > "$OUT/bench_med.json"
 "$BIN" bench --task med-vqa --checkpoint "$OUT/med_small.h5" | tee "$OUT/bench_med.txt"
+echo "-- the same benchmark on the spiking backend: QANN fine-tune ($QANN_MINUTES min), ST-BIF conversion, $SAMPLES questions until quiet"
+"$BIN" train --task med-vqa --init "$OUT/med_small.h5" --qann --lr 1e-3 --minutes "$QANN_MINUTES" --epochs 1 --batch 32 \
+  --val-images 0 --out "$OUT/med_small_qann.h5"
+"$BIN" convert --checkpoint "$OUT/med_small_qann.h5" --neuron st-bif --timesteps 16 --out "$OUT/med_small_stbif.snn.h5"
+"$BIN" bench --task med-vqa --backend snn --checkpoint "$OUT/med_small_stbif.snn.h5" --limit "$SAMPLES" --until-quiet \
+  --out "$OUT/med_small_snn.q.jsonl" | tee "$OUT/bench_med_snn.txt"
 # Prints a code benchmark's summary without its per-family lines.
 code_summary() { awk '/^by family:/{skip=1} /^sandbox:/{skip=0} !skip'; }
 echo "-- the sandbox on the shipped code tasks: their canonical solutions as completions (every one must pass)"

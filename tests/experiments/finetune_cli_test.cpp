@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <string>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "tests/experiments/cli_run.h"
@@ -86,7 +88,75 @@ TEST(FinetuneCli, MedVqaTrainThenEvalJsonHasAnEntryPerQuestionType) {
   EXPECT_EQ(lines, 60);
   EXPECT_EQ(correct, bj["correct"].get<int>());
   for (const auto& [name, v] : bj["accuracy_by_type"].items()) EXPECT_EQ(type_lines[name], v["n"].get<int>()) << name;
-  CliResult s = spikefm_run("bench --task med-vqa --backend snn --checkpoint " + ck, d);
-  EXPECT_EQ(s.code, 1);
-  EXPECT_NE(s.err.find("fashion-vqa"), std::string::npos) << s.err;
+  CliResult flags = spikefm_run("bench --task med-vqa --backend ann --checkpoint " + ck + " --until-quiet --limit 4", d);
+  EXPECT_EQ(flags.code, 1);
+  EXPECT_NE(flags.err.find("only apply to --backend snn"), std::string::npos) << flags.err;
+}
+
+namespace {
+
+std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+}  // namespace
+
+// Med-VQA through the spiking path: QANN fine-tune → convert → bench on the snn backend. Run until
+// quiet, the ST-BIF network must answer as its integer QANN bit for bit, on the same questions (same
+// images, types and ground truth, in the same order) as the ANN backend's scorer asks.
+TEST(FinetuneCli, MedVqaSpikingBackendRepliesAsItsQannOnTheSameQuestions) {
+  if (!have_ct()) GTEST_SKIP() << "Cranium.inv3 not installed";
+  spikefm::test::TempDir d;
+  const std::string f = (d / "med.h5").string(), q = (d / "med_qann.h5").string(), s = (d / "med.snn.h5").string();
+  CliResult t = spikefm_run("train --task med-vqa --model small --limit 32 --batch 16 --epochs 1 --val-images 0 --out " + f, d);
+  ASSERT_EQ(t.code, 0) << t.err;
+  CliResult tq = spikefm_run("train --task med-vqa --init " + f + " --qann --limit 32 --batch 16 --epochs 1 --val-images 0 --out " + q, d);
+  ASSERT_EQ(tq.code, 0) << tq.err;
+  CliResult c = spikefm_run("convert --checkpoint " + q + " --neuron st-bif --timesteps 8 --out " + s, d);
+  ASSERT_EQ(c.code, 0) << c.err;
+
+  const std::string snn_out = (d / "snn.jsonl").string(), qann_out = (d / "qann.jsonl").string();
+  CliResult b = spikefm_run("bench --task med-vqa --backend snn --checkpoint " + s + " --limit 60 --until-quiet --json --out " + snn_out, d);
+  ASSERT_EQ(b.code, 0) << b.err;
+  auto j = nlohmann::json::parse(b.out);
+  EXPECT_EQ(j["task"], "med-vqa");
+  EXPECT_EQ(j["n"].get<int>(), 60);
+  EXPECT_EQ(j["agreement"].get<double>(), 1.0);
+  EXPECT_EQ(j["max_abs_dlogit"].get<double>(), 0.0);
+  EXPECT_GT(j["spikes_per_question"].get<double>(), 0.0);
+  EXPECT_EQ(j["accuracy"].get<double>(), j["qann_accuracy"].get<double>());
+  ASSERT_EQ(j["accuracy_by_type"].size(), 10u);
+
+  // The qann backend scores the checkpoint with the evaluator (a separate sample loop, batched by
+  // question type; the fake-quantized libtorch model): the same 60 questions with the same ground
+  // truth, and answers that agree with the spiking model's.
+  CliResult bq = spikefm_run("bench --task med-vqa --backend qann --checkpoint " + q + " --limit 60 --json --out " + qann_out, d);
+  ASSERT_EQ(bq.code, 0) << bq.err;
+  const auto sl = read_jsonl(snn_out), ql = read_jsonl(qann_out);
+  ASSERT_EQ(sl.size(), 60u);
+  ASSERT_EQ(ql.size(), 60u);
+  std::map<std::pair<int, std::string>, nlohmann::json> by_question;
+  for (const auto& l : ql) by_question[{l["image"].get<int>(), l["type"].get<std::string>()}] = l;
+  ASSERT_EQ(by_question.size(), 60u);
+  int same = 0;
+  for (const auto& l : sl) {
+    auto it = by_question.find({l["image"].get<int>(), l["type"].get<std::string>()});
+    ASSERT_NE(it, by_question.end()) << l.dump();
+    EXPECT_EQ(l["question"], it->second["question"]) << l.dump();
+    EXPECT_EQ(l["answer"], it->second["answer"]) << l.dump();
+    same += l["prediction"] == it->second["prediction"];
+  }
+  EXPECT_GE(same, 57) << "the integer QANN the SNN equals and the fake-quantized one differ only in rounding";
+
+  // simulate takes the task from the QANN the network came from, and refuses another
+  CliResult sim = spikefm_run("simulate --snn " + s + " --limit 12 --until-quiet --json", d);
+  ASSERT_EQ(sim.code, 0) << sim.err;
+  EXPECT_EQ(nlohmann::json::parse(sim.out)["task"], "med-vqa");
+  CliResult wrong = spikefm_run("simulate --snn " + s + " --task fashion-vqa --limit 4", d);
+  EXPECT_EQ(wrong.code, 1);
+  EXPECT_NE(wrong.err.find("use --task med-vqa"), std::string::npos) << wrong.err;
 }
