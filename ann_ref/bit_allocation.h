@@ -8,7 +8,8 @@
 //                                                   cost[u][choice_u] ≤ option_cap[u][choice_u]  (optional)
 // unit_cap is the memory-hierarchy constraint: a layer's weights must fit the SRAM of the cores it
 // maps to. option_cap is the same where the placement depends on the option (a layer with per-group
-// scales holds one accumulator per group, so its neurons spread over more cores with more SRAM). Costs are integers (bits, or bytes) so the DP is exact. It runs over the budget left after
+// scales holds one accumulator per group, so its neurons spread over more cores with more SRAM).
+// Costs are integers (bits, or bytes) so the DP is exact. It runs over the budget left after
 // every unit takes its cheapest option, in steps of the gcd of the options' extra costs, so a table of
 // whole-layer bit counts stays small (a table over 2e8 cells is refused, never approximated).
 #pragma once

@@ -184,69 +184,67 @@ SimulateReport simulate_vqa(const SimulateOptions& o) {
     }
     rep.qann_seconds += since(tq);
     // --- SNN: one sample at a time through the TokenModel interface (timed) ---
-    for (size_t k = s0; k < s1; ++k) {
-      const int64_t i = samples[k].image;
-      const int q = samples[k].type;
+    for (size_t s = s0; s < s1; ++s) {
+      const int64_t i = samples[s].image;
+      const int q = samples[s].type;
       std::span<const float> px(images[i - i0].data_ptr<float>(), static_cast<size_t>(sm.image_size) * sm.image_size);
-      {
-        const int64_t sample = static_cast<int64_t>(k);
-        const bool trace_this = tracing && sample < o.trace_samples;
-        snn_model.set_trace(trace_this);
-        const int64_t enc_before = snn_model.encoder_steps();
-        auto keep_trace = [&](int token) {
-          if (!trace_this) return;
-          if (snn_model.encoder_steps() != enc_before && token == 0) {
-            traced.push_back({"encoder", sample, q, 0, snn_model.encoder().trace()});
-          }
-          traced.push_back({"decoder", sample, q, token, snn_model.decoder().trace()});
-        };
-        auto ts = Clock::now();
-        std::vector<std::vector<float>> step_logits;
-        std::vector<int> answer;
-        step_logits.push_back(snn_model.begin(px, prompts[q]));
-        keep_trace(0);
+      const int64_t sample = static_cast<int64_t>(s);
+      const bool trace_this = tracing && sample < o.trace_samples;
+      snn_model.set_trace(trace_this);
+      const int64_t enc_before = snn_model.encoder_steps();
+      auto keep_trace = [&](int token) {
+        if (!trace_this) return;
+        if (snn_model.encoder_steps() != enc_before && token == 0) {
+          traced.push_back({"encoder", sample, q, 0, snn_model.encoder().trace()});
+        }
+        traced.push_back({"decoder", sample, q, token, snn_model.decoder().trace()});
+      };
+      auto ts = Clock::now();
+      std::vector<std::vector<float>> step_logits;
+      std::vector<int> answer;
+      step_logits.push_back(snn_model.begin(px, prompts[q]));
+      keep_trace(0);
+      rep.inferences++;
+      for (int k = 0; k < o.max_new_tokens; ++k) {
+        int next = decoding::argmax(step_logits.back());
+        if (next == WordTokenizer::kEos) break;
+        answer.push_back(next);
+        if (k + 1 == o.max_new_tokens || snn_model.text_length() >= sm.max_text_len) break;
+        step_logits.push_back(snn_model.append(next));
+        keep_trace(k + 1);
         rep.inferences++;
-        for (int k = 0; k < o.max_new_tokens; ++k) {
-          int next = decoding::argmax(step_logits.back());
-          if (next == WordTokenizer::kEos) break;
-          answer.push_back(next);
-          if (k + 1 == o.max_new_tokens || snn_model.text_length() >= sm.max_text_len) break;
-          step_logits.push_back(snn_model.append(next));
-          keep_trace(k + 1);
-          rep.inferences++;
-        }
-        rep.snn_seconds += since(ts);
-        // --- compare: QANN logits teacher-forced on the SNN's tokens (not timed) ---
-        std::vector<int64_t> seq(prompts[q].begin(), prompts[q].end());
-        for (size_t k = 0; k + 1 < step_logits.size(); ++k) seq.push_back(answer[k]);
-        QannCache one;
-        one.nk.resize(primed.nk.size());
-        one.nv.resize(primed.nv.size());
-        for (size_t l = 0; l < primed.nk.size(); ++l) {
-          one.nk[l] = primed.nk[l].narrow(0, i - i0, 1);
-          one.nv[l] = primed.nv[l].narrow(0, i - i0, 1);
-        }
-        one.len = primed.len;
-        torch::Tensor ql = ref.decode(torch::tensor(seq, torch::kInt64).unsqueeze(0), one).squeeze(0).contiguous();
-        for (size_t k = 0; k < step_logits.size(); ++k) {
-          const float* row = ql[static_cast<int64_t>(prompts[q].size() - 1 + k)].data_ptr<float>();
-          for (size_t v = 0; v < step_logits[k].size(); ++v) {
-            rep.max_abs_dlogit = std::max(rep.max_abs_dlogit, static_cast<double>(std::fabs(step_logits[k][v] - row[v])));
-          }
-        }
-        const std::string want = task->answer(o.split, i, q);
-        const std::string got = tok.decode(answer), qgot = tok.decode(qann_answers[q][i - i0]);
-        correct += got == want;
-        qann_correct += qgot == want;
-        agree += got == qgot;
-        rep.type_n[q]++;
-        rep.type_correct[q] += got == want;
-        rep.type_qann_correct[q] += qgot == want;
-        if (o.keep_questions) {
-          rep.questions.push_back({i, rep.type_names[q], task->paraphrases(q)[0], want, got});
-        }
-        rep.n++;
       }
+      rep.snn_seconds += since(ts);
+      // --- compare: QANN logits teacher-forced on the SNN's tokens (not timed) ---
+      std::vector<int64_t> seq(prompts[q].begin(), prompts[q].end());
+      for (size_t k = 0; k + 1 < step_logits.size(); ++k) seq.push_back(answer[k]);
+      QannCache one;
+      one.nk.resize(primed.nk.size());
+      one.nv.resize(primed.nv.size());
+      for (size_t l = 0; l < primed.nk.size(); ++l) {
+        one.nk[l] = primed.nk[l].narrow(0, i - i0, 1);
+        one.nv[l] = primed.nv[l].narrow(0, i - i0, 1);
+      }
+      one.len = primed.len;
+      torch::Tensor ql = ref.decode(torch::tensor(seq, torch::kInt64).unsqueeze(0), one).squeeze(0).contiguous();
+      for (size_t k = 0; k < step_logits.size(); ++k) {
+        const float* row = ql[static_cast<int64_t>(prompts[q].size() - 1 + k)].data_ptr<float>();
+        for (size_t v = 0; v < step_logits[k].size(); ++v) {
+          rep.max_abs_dlogit = std::max(rep.max_abs_dlogit, static_cast<double>(std::fabs(step_logits[k][v] - row[v])));
+        }
+      }
+      const std::string want = task->answer(o.split, i, q);
+      const std::string got = tok.decode(answer), qgot = tok.decode(qann_answers[q][i - i0]);
+      correct += got == want;
+      qann_correct += qgot == want;
+      agree += got == qgot;
+      rep.type_n[q]++;
+      rep.type_correct[q] += got == want;
+      rep.type_qann_correct[q] += qgot == want;
+      if (o.keep_questions) {
+        rep.questions.push_back({i, rep.type_names[q], task->paraphrases(q)[0], want, got});
+      }
+      rep.n++;
     }
     if (progress) {
       char extra[96];

@@ -303,9 +303,9 @@ Action add_compress(CLI::App& app) {
         Json os = Json::array();
         for (const auto& x : l.options) {
           Json xj{{"bits", x.bits}, {"group", x.group}, {"effective_bits", x.effective_bits},
-                {"delta_loss", x.delta_loss}, {"proxy", x.proxy}, {"fisher", x.fisher}};
-        if (x.cap_bits >= 0) xj["cap_bits"] = x.cap_bits;
-        os.push_back(xj);
+                  {"delta_loss", x.delta_loss}, {"proxy", x.proxy}, {"fisher", x.fisher}};
+          if (x.cap_bits >= 0) xj["cap_bits"] = x.cap_bits;
+          os.push_back(xj);
         }
         const auto& c = l.options[l.chosen];
         Json lj{{"name", l.name}, {"block", l.block}, {"rows", l.rows}, {"cols", l.cols}, {"options", os},
