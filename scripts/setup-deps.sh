@@ -11,7 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
   dataset-fashion-mnist invesalius-examples
-  gnuplot-nox python3 python3-h5py python3-numpy python3-pydicom
+  gnuplot-nox python3 python3-h5py python3-numpy python3-pydicom python3-nibabel
 )
 
 missing=()
