@@ -80,7 +80,9 @@ class MedTask : public VqaTask {
   void adapt_config(MfmConfig& c) const override {
     c.image_size = static_cast<int>(data_.options().image_size);
     c.patch = 8;
-    c.stride = 8;  // 6 x 6 = 36 image tokens at 48 px (see vqa_task.h)
+    // small: stride 8, 6 x 6 = 36 image tokens; large: stride 4, 11 x 11 = 121 overlapping tokens at
+    // 48 px (see vqa_task.h). "custom" sizes take small's geometry.
+    c.stride = c.size_name == "large" ? 4 : 8;
   }
   bool mirror_invariant() const override { return false; }
   uint64_t data_seed() const override { return data_.options().seed; }

@@ -34,6 +34,10 @@ constexpr double kMaxRotationDeg = 10, kScaleLo = 0.95, kScaleHi = 1.05, kMaxShi
 constexpr double kNoiseLoHu = 1, kNoiseHiHu = 4;
 constexpr double kAirHu = -1024;
 constexpr int kSplitCycle = 10;  // slice index mod 10: 0..6 train, 7 val, 8..9 test
+constexpr double kMrReferencePercentile = 0.995;  // MR value shown as gray 255
+constexpr double kMrForegroundFraction = 0.2;     // MR brain mask: above this share of the reference
+constexpr double kMrNoiseLo = 0.01, kMrNoiseHi = 0.04;  // MR noise sigma, as a share of the reference
+constexpr uint8_t kMrLabel = 24;
 
 const std::array<std::string, 3> kSplitNames = {"train", "val", "test"};
 
@@ -226,6 +230,13 @@ struct MedVqa::Impl {
   double fov = 0;
   int64_t axial_lo = 0, axial_hi = 0;                         // range of axial candidates (all splits)
   std::array<std::array<std::vector<int64_t>, 3>, 3> slices;  // [split][plane]
+  // MR (absent when options.mr_fraction = 0).
+  std::shared_ptr<const NiftiVolume> mr;
+  int64_t mx = 0, my = 0, mz = 0, mt = 0;  // voxels along x (toward patient left), y (anterior), z; time points
+  double msx = 1, msy = 1;                 // in-plane spacing, mm
+  double mr_ref = 1;                       // value shown as gray 255
+  double mr_cx = 0, mr_cy = 0;             // brain centre in the axial plane, mm
+  std::array<std::vector<int64_t>, 3> mr_slices;  // [split]
   struct Split {
     ImageSet images;
     std::vector<MedVqaImageRecord> records;
@@ -266,11 +277,14 @@ struct MedVqa::Impl {
   }
 
   void analyse();
+  void analyse_mr();
   void build_split(int split, int64_t n);
   MedVqaImageRecord generate(int split, int64_t i) const;
+  MedVqaImageRecord generate_mr(int split, int64_t i) const;
   bool place(const MedVqaImageRecord& r, MedVqaLesion& lesion, LesionSide side, bool constrain_side,
              const std::vector<MedVqaLesion>& placed, std::mt19937_64& rng) const;
   void render(const MedVqaImageRecord& r, bool with_lesions, bool with_noise, float* out) const;
+  void render_mr(const MedVqaImageRecord& r, bool with_noise, float* out) const;
 };
 
 void MedVqa::Impl::analyse() {
@@ -467,6 +481,59 @@ void MedVqa::Impl::analyse() {
   }
 }
 
+// The MR volume: reference intensity, brain centre and candidate slices (see the header).
+void MedVqa::Impl::analyse_mr() {
+  const std::string what = "building Med-VQA's MR images from " + options.mr_path.string();
+  mx = mr->dim[0], my = mr->dim[1], mz = mr->dim[2], mt = mr->dim[3];
+  msx = mr->pixdim[0], msy = mr->pixdim[1];
+  if (mx < 32 || my < 32 || mz < kSplitCycle || mt < 1 || !(msx > 0) || !(msy > 0) ||
+      static_cast<int64_t>(mr->data.size()) != mx * my * mz * mt) {
+    throw Error(what,
+                "the volume is " + std::to_string(mx) + "x" + std::to_string(my) + "x" + std::to_string(mz) + "x" +
+                    std::to_string(mt) + " voxels of " + std::to_string(msx) + " x " + std::to_string(msy) +
+                    " mm; an axial brain MR of at least 32x32x" + std::to_string(kSplitCycle) + " is needed",
+                "pass another volume, or set the MR share to 0");
+  }
+  std::vector<float> sorted(mr->data);
+  const auto k = static_cast<size_t>(kMrReferencePercentile * static_cast<double>(sorted.size() - 1));
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(k), sorted.end());
+  mr_ref = sorted[k];
+  if (!(mr_ref > 0)) {
+    throw Error(what, "its 99.5th percentile is " + std::to_string(mr_ref) + "; an MR with positive values is needed");
+  }
+  // Brain mask of the first time point: its centre (mean position over every slice) and area per slice.
+  const double thr = kMrForegroundFraction * mr_ref;
+  std::vector<int64_t> area(static_cast<size_t>(mz), 0);
+  double sx_sum = 0, sy_sum = 0;
+  int64_t count = 0;
+  for (int64_t z = 0; z < mz; ++z) {
+    for (int64_t y = 0; y < my; ++y) {
+      for (int64_t x = 0; x < mx; ++x) {
+        if (mr->data[static_cast<size_t>((z * my + y) * mx + x)] <= thr) continue;
+        ++area[static_cast<size_t>(z)];
+        sx_sum += static_cast<double>(x);
+        sy_sum += static_cast<double>(y);
+        ++count;
+      }
+    }
+  }
+  if (count == 0) throw Error(what, "no voxel is above 20% of the 99.5th percentile");
+  mr_cx = sx_sum / static_cast<double>(count) * msx;
+  mr_cy = sy_sum / static_cast<double>(count) * msy;
+  const int64_t best = *std::max_element(area.begin(), area.end());
+  for (int64_t z = 0; z < mz; ++z) {
+    if (static_cast<double>(area[static_cast<size_t>(z)]) >= kCandidateAreaFraction * static_cast<double>(best)) {
+      mr_slices[static_cast<size_t>(split_of_slice(z))].push_back(z);
+    }
+  }
+  for (int s = 0; s < 3; ++s) {
+    if (mr_slices[static_cast<size_t>(s)].empty()) {
+      throw Error(what, "no axial slice with enough brain for the " + kSplitNames[static_cast<size_t>(s)] + " split",
+                  "pass an MR covering at least 10 slices of brain");
+    }
+  }
+}
+
 // Draws a centre for `lesion` (size fields set) on the record's plane and checks the placement rules;
 // false when none is found in a bounded number of draws.
 bool MedVqa::Impl::place(const MedVqaImageRecord& r, MedVqaLesion& lesion, LesionSide side, bool constrain_side,
@@ -522,6 +589,12 @@ bool MedVqa::Impl::place(const MedVqaImageRecord& r, MedVqaLesion& lesion, Lesio
 }
 
 MedVqaImageRecord MedVqa::Impl::generate(int split, int64_t i) const {
+  // MR or CT: from a hash of its own, so the CT draws below do not depend on the MR share.
+  if (mr) {
+    std::mt19937_64 pick(mix64(mix64(options.seed) ^ mix64(0x4D520000ULL + static_cast<uint64_t>(split)) ^
+                               (static_cast<uint64_t>(i) * 0xC2B2AE3D27D4EB4FULL)));
+    if (uniform01(pick) < options.mr_fraction) return generate_mr(split, i);
+  }
   std::mt19937_64 rng(mix64(mix64(options.seed) ^ mix64(0x5EED0000ULL + static_cast<uint64_t>(split)) ^
                             (static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL)));
   MedVqaImageRecord r;
@@ -719,6 +792,70 @@ void MedVqa::Impl::render(const MedVqaImageRecord& r, bool with_lesions, bool wi
   }
 }
 
+MedVqaImageRecord MedVqa::Impl::generate_mr(int split, int64_t i) const {
+  std::mt19937_64 rng(mix64(mix64(options.seed) ^ mix64(0x4D52AA00ULL + static_cast<uint64_t>(split)) ^
+                            (static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL)));
+  MedVqaImageRecord r;
+  r.modality = MedModality::mr;
+  r.plane = CtPlane::axial;
+  const auto& cands = mr_slices[static_cast<size_t>(split)];
+  r.slice = cands[static_cast<size_t>(uniform_below(rng, cands.size()))];
+  r.frame = static_cast<int64_t>(uniform_below(rng, static_cast<uint64_t>(mt)));
+  const double rot = uniform(rng, -kMaxRotationDeg, kMaxRotationDeg) * kPi / 180;
+  const double scale = uniform(rng, kScaleLo, kScaleHi);
+  const double su = uniform(rng, -kMaxShiftMm, kMaxShiftMm), sv = uniform(rng, -kMaxShiftMm, kMaxShiftMm);
+  const double noise = uniform(rng, kMrNoiseLo, kMrNoiseHi) * mr_ref;
+  r.noise_seed = rng();
+  if (options.augment) {
+    r.rotation_rad = rot;
+    r.scale = scale;
+    r.shift_u_mm = su;
+    r.shift_v_mm = sv;
+    r.noise_hu = noise;
+  }
+  return r;
+}
+
+// Axial MR slice on the CT's pixel grid: display (u right, v down) in mm from the image centre maps,
+// through the inverse augmentation, to slice coordinates (qu, qv), then to x = cx + qu (image right =
+// patient left = +x) and y = cy - qv (image up = anterior = +y). 2 x 2 sub-samples per pixel,
+// bilinear, 0 outside the volume.
+void MedVqa::Impl::render_mr(const MedVqaImageRecord& r, bool with_noise, float* out) const {
+  const int64_t N = options.image_size;
+  const double pix = fov / static_cast<double>(N);
+  const double cr = std::cos(r.rotation_rad), sr = std::sin(r.rotation_rad);
+  const double half = 0.5 * static_cast<double>(N);
+  const float* plane = mr->data.data() + (r.frame * mz + r.slice) * my * mx;  // (my, mx)
+  auto value = [&](int64_t x, int64_t y) -> double {
+    return (x >= 0 && x < mx && y >= 0 && y < my) ? plane[y * mx + x] : 0.0;
+  };
+  for (int64_t row = 0; row < N; ++row) {
+    for (int64_t col = 0; col < N; ++col) {
+      double acc = 0;
+      for (int sub = 0; sub < 4; ++sub) {
+        const double u = (static_cast<double>(col) + 0.25 + 0.5 * (sub % 2) - half) * pix - r.shift_u_mm;
+        const double v = (static_cast<double>(row) + 0.25 + 0.5 * (sub / 2) - half) * pix - r.shift_v_mm;
+        const double qu = (cr * u + sr * v) / r.scale, qv = (-sr * u + cr * v) / r.scale;
+        const double x = (mr_cx + qu) / msx, y = (mr_cy - qv) / msy;
+        const double x0f = std::floor(x), y0f = std::floor(y);
+        const auto x0 = static_cast<int64_t>(x0f), y0 = static_cast<int64_t>(y0f);
+        const double fx = x - x0f, fy = y - y0f;
+        acc += (1 - fy) * ((1 - fx) * value(x0, y0) + fx * value(x0 + 1, y0)) +
+               fy * ((1 - fx) * value(x0, y0 + 1) + fx * value(x0 + 1, y0 + 1));
+      }
+      out[row * N + col] = static_cast<float>(0.25 * acc);
+    }
+  }
+  if (with_noise && r.noise_hu > 0) {
+    std::mt19937_64 noise_rng(r.noise_seed);
+    for (int64_t i = 0; i < N * N; i += 2) {
+      const auto z = normal_pair(noise_rng);
+      out[i] = static_cast<float>(static_cast<double>(out[i]) + r.noise_hu * z[0]);
+      if (i + 1 < N * N) out[i + 1] = static_cast<float>(static_cast<double>(out[i + 1]) + r.noise_hu * z[1]);
+    }
+  }
+}
+
 void MedVqa::Impl::build_split(int split, int64_t n) {
   Split& s = splits[static_cast<size_t>(split)];
   const int64_t N = options.image_size;
@@ -732,9 +869,18 @@ void MedVqa::Impl::build_split(int split, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     MedVqaImageRecord& r = s.records[static_cast<size_t>(i)];
     r = generate(split, i);
+    uint8_t* px = s.images.pixels.data() + i * N * N;
+    if (r.modality == MedModality::mr) {
+      render_mr(r, true, hu.data());
+      for (int64_t k = 0; k < N * N; ++k) {
+        const double g = std::floor(255.0 * hu[static_cast<size_t>(k)] / mr_ref + 0.5);
+        px[k] = static_cast<uint8_t>(std::clamp(g, 0.0, 255.0));
+      }
+      s.images.labels[static_cast<size_t>(i)] = kMrLabel;
+      continue;
+    }
     render(r, true, true, hu.data());
     const auto [w, l] = window_width_level(r.window);
-    uint8_t* px = s.images.pixels.data() + i * N * N;
     for (int64_t k = 0; k < N * N; ++k) {
       const double g = std::floor(255.0 * (hu[static_cast<size_t>(k)] - (l - 0.5 * w)) / w + 0.5);
       px[k] = static_cast<uint8_t>(std::clamp(g, 0.0, 255.0));
@@ -750,7 +896,9 @@ MedVqa::MedVqa(const MedVqaOptions& options)
     : MedVqa(options, std::make_shared<const CtVolume>(
                           load_inv3(options.ct_path.empty() ? default_inv3_path() : options.ct_path))) {}
 
-MedVqa::MedVqa(const MedVqaOptions& options, std::shared_ptr<const CtVolume> volume) : impl_(std::make_unique<Impl>()) {
+MedVqa::MedVqa(const MedVqaOptions& options, std::shared_ptr<const CtVolume> volume,
+               std::shared_ptr<const NiftiVolume> mr)
+    : impl_(std::make_unique<Impl>()) {
   const std::string what = "building Med-VQA";
   if (options.image_size < 32 || options.image_size > 1024) {
     throw Error(what, "image_size must be in [32, 1024] (got " + std::to_string(options.image_size) + ")");
@@ -762,11 +910,19 @@ MedVqa::MedVqa(const MedVqaOptions& options, std::shared_ptr<const CtVolume> vol
       throw Error(what, std::string(names[s]) + " must be in [0, 10000000] (got " + std::to_string(counts[s]) + ")");
     }
   }
+  if (!(options.mr_fraction >= 0 && options.mr_fraction < 1)) {
+    throw Error(what, "the MR share must be in [0, 1) (got " + std::to_string(options.mr_fraction) + ")");
+  }
   if (!volume) throw Error(what, "no CT volume given");
   impl_->options = options;
   if (impl_->options.ct_path.empty()) impl_->options.ct_path = default_inv3_path();
+  if (impl_->options.mr_path.empty()) impl_->options.mr_path = default_nifti_mr_path();
   impl_->vol = std::move(volume);
   impl_->analyse();
+  if (options.mr_fraction > 0) {
+    impl_->mr = mr ? std::move(mr) : std::make_shared<const NiftiVolume>(read_nifti(impl_->options.mr_path));
+    impl_->analyse_mr();
+  }
   for (int s = 0; s < 3; ++s) impl_->build_split(s, counts[s]);
 }
 
@@ -801,6 +957,20 @@ const std::vector<int64_t>& MedVqa::slices(CtPlane plane, const std::string& spl
   return impl_->slices[static_cast<size_t>(split_index(split))][static_cast<size_t>(p)];
 }
 
+std::array<double, 2> MedVqa::mr_centre_mm() const {
+  if (!impl_->mr) throw Error("asking for the MR centre", "this Med-VQA has no MR images (MR share 0)");
+  return {impl_->mr_cx, impl_->mr_cy};
+}
+
+double MedVqa::mr_reference() const {
+  if (!impl_->mr) throw Error("asking for the MR reference", "this Med-VQA has no MR images (MR share 0)");
+  return impl_->mr_ref;
+}
+
+const std::vector<int64_t>& MedVqa::mr_slices(const std::string& split) const {
+  return impl_->mr_slices[static_cast<size_t>(split_index(split))];
+}
+
 std::array<double, 2> MedVqa::window_width_level(CtWindow w) {
   return w == CtWindow::bone ? std::array<double, 2>{2000, 500} : std::array<double, 2>{80, 40};
 }
@@ -813,7 +983,16 @@ std::vector<float> MedVqa::render_hu(const MedVqaImageRecord& r, bool with_lesio
   }
   const int64_t N = impl_->options.image_size;
   std::vector<float> out(static_cast<size_t>(N * N));  // (N, N)
-  impl_->render(r, with_lesions, with_noise, out.data());
+  if (r.modality == MedModality::mr) {
+    const auto& m = *impl_;
+    if (!m.mr || r.slice < 0 || r.slice >= m.mz || r.frame < 0 || r.frame >= m.mt) {
+      throw Error("rendering a Med-VQA MR image", "slice " + std::to_string(r.slice) + ", time point " +
+                                                     std::to_string(r.frame) + " is not in this benchmark's MR");
+    }
+    impl_->render_mr(r, with_noise, out.data());
+  } else {
+    impl_->render(r, with_lesions, with_noise, out.data());
+  }
   return out;
 }
 
@@ -844,7 +1023,7 @@ const std::vector<std::string>& MedVqa::questions(int type) {
 
 const std::vector<std::string>& MedVqa::answers(int type) {
   static const std::array<std::vector<std::string>, kMedQuestionTypes> a = {{
-      {"ct"},
+      {"ct", "mri"},
       {"axial", "coronal", "sagittal"},
       {"brain"},
       {"lower", "middle", "upper"},
@@ -869,7 +1048,11 @@ std::optional<int> MedVqa::question_type(std::string_view question) {
 }
 
 bool MedVqa::applies(const MedVqaImageRecord& r, int type) {
-  switch (static_cast<MedQuestionType>(check_type(type, "checking a Med-VQA question type"))) {
+  const auto t = static_cast<MedQuestionType>(check_type(type, "checking a Med-VQA question type"));
+  if (r.modality == MedModality::mr) {
+    return t == MedQuestionType::modality || t == MedQuestionType::plane || t == MedQuestionType::organ;
+  }
+  switch (t) {
     case MedQuestionType::modality:
     case MedQuestionType::plane:
     case MedQuestionType::organ:
@@ -891,15 +1074,17 @@ bool MedVqa::applies(const MedVqaImageRecord& r, int type) {
 std::string MedVqa::answer_for(const MedVqaImageRecord& r, int type) const {
   const std::string what = "answering a Med-VQA question";
   if (!applies(r, type)) {
-    throw Error(what, "question type '" + type_names()[static_cast<size_t>(type)] + "' is not asked of a " +
-                          plane_name(r.plane) + (r.window == CtWindow::bone ? " bone-window" : " brain-window") +
-                          " image");
+    throw Error(what, "question type '" + type_names()[static_cast<size_t>(type)] + "' is not asked of " +
+                          (r.modality == MedModality::mr
+                               ? std::string("an MR image")
+                               : std::string("a ") + plane_name(r.plane) +
+                                     (r.window == CtWindow::bone ? " bone-window" : " brain-window") + " CT image"));
   }
   const auto& ans = answers(type);
   const auto& les = r.lesions;
   switch (static_cast<MedQuestionType>(type)) {
     case MedQuestionType::modality:
-      return ans[0];
+      return ans[static_cast<size_t>(r.modality)];
     case MedQuestionType::plane:
       return ans[static_cast<size_t>(r.plane)];
     case MedQuestionType::organ:
@@ -997,8 +1182,10 @@ std::vector<std::filesystem::path> MedVqa::write_sample_pngs(const std::filesyst
   std::vector<size_t> chosen;
   std::set<int> kinds;
   for (size_t i = 0; i < recs.size() && static_cast<int>(chosen.size()) < n; ++i) {
-    const int kind =
-        static_cast<int>(recs[i].plane) * 4 + static_cast<int>(recs[i].window) * 2 + !recs[i].lesions.empty();
+    const int kind = recs[i].modality == MedModality::mr
+                         ? 12
+                         : static_cast<int>(recs[i].plane) * 4 + static_cast<int>(recs[i].window) * 2 +
+                               !recs[i].lesions.empty();
     if (kinds.insert(kind).second) chosen.push_back(i);
   }
   for (size_t i = 0; i < recs.size() && static_cast<int>(chosen.size()) < n; ++i) {

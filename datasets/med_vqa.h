@@ -1,6 +1,22 @@
 // Med-VQA: a VQA-RAD-style medical visual question answering benchmark built, with known ground
-// truth, from one real head CT: Cranium.inv3 of the Debian package invesalius-examples (read by
-// inv3_reader.h; 108 x 256 x 256 voxels of 1.5 x 0.957 x 0.957 mm, int16 HU). See docs/benchmarks.md.
+// truth, from two real scans: a head CT, Cranium.inv3 of the Debian package invesalius-examples (read
+// by inv3_reader.h; 108 x 256 x 256 voxels of 1.5 x 0.957 x 0.957 mm, int16 HU), and a brain MR,
+// example4d.nii.gz of python3-nibabel (read by nifti.h; a 128 x 96 x 24 echo-planar volume of
+// 2 x 2 x 2.2 mm at 2 time points). See docs/benchmarks.md. Everything below the MR section is
+// about the CT images.
+//
+// MR images (MedVqaOptions::mr_fraction of every split, 20% by default; image i is MR when a hash of
+// (seed, split, i) says so, independently of the CT draws, so the CT images at the other indices are
+// exactly those of mr_fraction = 0). Axial only (the volume is an axial slab through the middle of
+// the brain), one of its time points, in radiological convention like the CT (image up = anterior,
+// image right = patient LEFT; the file stores x toward the patient's left, y anterior, z superior —
+// "LAS", checked with nibabel; other orientations are not detected), on the CT's pixel grid (same mm
+// per pixel), centred on the brain (voxels above 20% of the reference). Gray = 255 * value / ref,
+// rounded and clamped, ref = the volume's 99.5th percentile (MR has no absolute scale, hence no
+// window). Same rotation/scale/shift augmentation as the CT; noise sigma U(1, 4)% of ref. No findings
+// are inserted; MR images are asked modality (mri), plane (axial) and organ (brain) only. Slices are
+// dealt to splits by index like the CT's (below), among those whose brain area is >= 35% of the
+// largest.
 //
 // Patient axes of the volume. The .inv3 file carries no direction cosines, so they are fixed here:
 //   z (depth)  inferior -> superior   (verified from anatomy: maxilla at z = 0, vertex at the top)
@@ -54,11 +70,11 @@
 // Question types (closed answers; the first paraphrase is canonical, asked in val/test; train picks
 // one by a hash of image, type and seed):
 //   type      asked of                      answers
-//   modality  every image                   ct
+//   modality  every image                   ct mri
 //   plane     every image                   axial coronal sagittal
 //   organ     every image                   brain
-//   level     axial images                  lower middle upper   (thirds of the axial slice range)
-//   window    every image                   brain bone
+//   level     axial CT images               lower middle upper   (thirds of the axial slice range)
+//   window    every CT image                brain bone
 //   abnormal  brain window                  yes no
 //   count     brain window                  0 1 2 3
 //   side      brain window, axial/coronal   left right both none
@@ -82,6 +98,7 @@
 
 #include "datasets/fashion_mnist.h"  // ImageSet
 #include "datasets/inv3_reader.h"
+#include "datasets/nifti.h"
 #include "datasets/tokenizer.h"
 
 namespace spikefm {
@@ -89,6 +106,7 @@ namespace spikefm {
 enum class MedQuestionType { modality, plane, organ, level, window, abnormal, count, side, size, density };
 inline constexpr int kMedQuestionTypes = 10;
 
+enum class MedModality { ct, mr };
 enum class CtPlane { axial, coronal, sagittal };
 enum class CtWindow { brain, bone };
 enum class LesionSide { right, left };
@@ -99,6 +117,8 @@ struct MedVqaOptions {
   int64_t image_size = 48;  // pixels per side, >= 32
   int64_t train_images = 4000, val_images = 500, test_images = 1000;
   std::filesystem::path ct_path;  // empty: default_inv3_path()
+  std::filesystem::path mr_path;  // empty: default_nifti_mr_path()
+  double mr_fraction = 0.2;       // share of MR images in every split, in [0, 1); 0 = CT only, no MR file read
   bool augment = true;            // rotation/scale/shift and noise; off renders the plain slice
 };
 
@@ -113,13 +133,15 @@ struct MedVqaLesion {
 
 // Everything an image was generated from; answers follow from it alone.
 struct MedVqaImageRecord {
-  CtPlane plane = CtPlane::axial;
-  int64_t slice = 0;  // voxel index along the normal: z (axial), y (coronal), x (sagittal)
-  CtWindow window = CtWindow::brain;
-  std::vector<MedVqaLesion> lesions;  // empty for a normal image
+  MedModality modality = MedModality::ct;
+  CtPlane plane = CtPlane::axial;  // always axial for MR
+  int64_t slice = 0;  // voxel index along the normal: z (axial), y (coronal), x (sagittal); MR: z
+  int64_t frame = 0;  // MR: the time point; CT: 0
+  CtWindow window = CtWindow::brain;  // MR: brain, unused (no window question)
+  std::vector<MedVqaLesion> lesions;  // empty for a normal image (and every MR image)
   // Augmentation: the slice is rotated by rotation_rad (clockwise on screen), scaled, then shifted.
   double rotation_rad = 0, scale = 1, shift_u_mm = 0, shift_v_mm = 0;
-  double noise_hu = 0;      // per-pixel Gaussian sigma
+  double noise_hu = 0;      // per-pixel Gaussian sigma (MR: in the volume's units)
   uint64_t noise_seed = 0;  // of the noise generator
 };
 
@@ -131,16 +153,19 @@ struct MedVqaSample {
 
 class MedVqa {
  public:
-  // Loads the CT from options.ct_path (or default_inv3_path()) and builds the three splits.
+  // Loads the CT from options.ct_path (or default_inv3_path()) and, when mr_fraction > 0, the MR from
+  // options.mr_path (or default_nifti_mr_path()), and builds the three splits.
   explicit MedVqa(const MedVqaOptions& options);
-  // Builds from an already loaded volume (tests and sweeps reuse one load).
-  MedVqa(const MedVqaOptions& options, std::shared_ptr<const CtVolume> volume);
+  // Builds from already loaded volumes (tests and sweeps reuse one load); a null mr is loaded from
+  // options.mr_path when mr_fraction > 0.
+  MedVqa(const MedVqaOptions& options, std::shared_ptr<const CtVolume> volume,
+         std::shared_ptr<const NiftiVolume> mr = nullptr);
   ~MedVqa();
   MedVqa(MedVqa&&) noexcept;
   MedVqa& operator=(MedVqa&&) noexcept;
 
   // split = "train" | "val" | "test"; any other name throws an Error listing these.
-  // labels[i] = plane + 3 * window + 6 * lesion count (0..23), see the enums above.
+  // labels[i] = plane + 3 * window + 6 * lesion count (0..23) for CT, 24 for MR; see the enums above.
   const ImageSet& images(const std::string& split) const;
   const std::vector<MedVqaImageRecord>& records(const std::string& split) const;
 
@@ -155,8 +180,8 @@ class MedVqa {
   // Whether a question type is asked of an image (the "asked of" column).
   static bool applies(const MedVqaImageRecord& r, int type);
 
-  // The image of a record in HU before the window: (image_size, image_size), row-major. with_noise
-  // adds the record's noise; with_lesions = false leaves the findings out.
+  // The image of a record before the window: (image_size, image_size), row-major, in HU (CT) or the
+  // MR volume's units. with_noise adds the record's noise; with_lesions = false leaves the findings out.
   std::vector<float> render_hu(const MedVqaImageRecord& r, bool with_lesions, bool with_noise) const;
   // (W, L) in HU of a window: brain (80, 40), bone (2000, 500).
   static std::array<double, 2> window_width_level(CtWindow w);
@@ -164,6 +189,12 @@ class MedVqa {
   // The fitted midline x_mm = a + b*y_mm + c*z_mm as (a, b, c), and the square field of view.
   std::array<double, 3> midline() const;
   double fov_mm() const;
+  // MR: the brain's centre in the axial plane, (x, y) in mm (voxel index * spacing), on which MR
+  // images are centred, and the intensity that maps to gray 255. Throw when the benchmark has no MR.
+  std::array<double, 2> mr_centre_mm() const;
+  double mr_reference() const;
+  // Candidate MR slice indices (z) in a split (ascending); empty without MR.
+  const std::vector<int64_t>& mr_slices(const std::string& split) const;
   // Candidate slice indices of a plane in a split (ascending).
   const std::vector<int64_t>& slices(CtPlane plane, const std::string& split) const;
 

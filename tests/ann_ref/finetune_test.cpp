@@ -7,6 +7,7 @@
 #include "ann_ref/finetune.h"
 #include "ann_ref/weight_transfer.h"
 #include "datasets/med_vqa.h"
+#include "datasets/nifti.h"
 #include "tests/ann_ref/tiny_model.h"
 #include "tests/test_tmp.h"
 
@@ -14,7 +15,10 @@ using namespace spikefm;
 
 namespace {
 
-bool have_ct() { return std::filesystem::exists(default_inv3_path()); }
+// Med-VQA needs the head CT and the brain MR (scripts/setup-deps.sh installs both).
+bool have_ct() {
+  return std::filesystem::exists(default_inv3_path()) && std::filesystem::exists(default_nifti_mr_path());
+}
 
 // A tiny Fashion model with Fashion small's geometry (28 px, 7 x 7 patches, 4 x 4 grid), so moving it
 // to Med-VQA (48 px, 8 x 8 patches, 6 x 6 grid) resizes both the positions and the patch filters.

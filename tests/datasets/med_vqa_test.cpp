@@ -28,6 +28,7 @@
 
 #include "common/error.h"
 #include "datasets/inv3_reader.h"
+#include "datasets/nifti.h"
 #include "datasets/png_writer.h"
 #include "tests/test_process.h"
 
@@ -320,6 +321,18 @@ std::shared_ptr<const CtVolume> shared_ct() {
 #define SKIP_WITHOUT_CT() \
   if (!have_ct()) GTEST_SKIP() << default_inv3_path() << " is absent (apt-get install invesalius-examples)"
 
+bool have_mr() { return fs::exists(default_nifti_mr_path()); }
+
+std::shared_ptr<const NiftiVolume> shared_mr() {
+  static std::shared_ptr<const NiftiVolume> mr = std::make_shared<const NiftiVolume>(read_nifti(default_nifti_mr_path()));
+  return mr;
+}
+
+// Med-VQA needs both scans.
+#define SKIP_WITHOUT_SCANS()                                                                                 \
+  SKIP_WITHOUT_CT();                                                                                         \
+  if (!have_mr()) GTEST_SKIP() << default_nifti_mr_path() << " is absent (apt-get install python3-nibabel)"
+
 TEST(Inv3Real, MatchesPythonReader) {
   SKIP_WITHOUT_CT();
   const CtVolume v = *shared_ct();
@@ -473,6 +486,7 @@ const char* kSplits[] = {"train", "val", "test"};
 
 // The table of docs/benchmarks.md, written out here: which types each image gets.
 int expected_question_count(const MedVqaImageRecord& r) {
+  if (r.modality == MedModality::mr) return 3;                               // modality, plane, organ
   int n = 4;                                                                 // modality, plane, organ, window
   if (r.plane == CtPlane::axial) ++n;                                        // level
   if (r.window == CtWindow::brain) n += 4 + (r.plane != CtPlane::sagittal);  // abnormal count size density (+side)
@@ -480,8 +494,8 @@ int expected_question_count(const MedVqaImageRecord& r) {
 }
 
 TEST(MedVqa, DeterministicForASeedAndDifferentAcrossSeeds) {
-  SKIP_WITHOUT_CT();
-  const MedVqa a(small_options(7), shared_ct()), b(small_options(7), shared_ct()), c(small_options(8), shared_ct());
+  SKIP_WITHOUT_SCANS();
+  const MedVqa a(small_options(7), shared_ct(), shared_mr()), b(small_options(7), shared_ct(), shared_mr()), c(small_options(8), shared_ct(), shared_mr());
   for (const char* s : kSplits) {
     EXPECT_EQ(a.images(s).pixels, b.images(s).pixels) << s;
     EXPECT_EQ(a.images(s).labels, b.images(s).labels) << s;
@@ -496,11 +510,11 @@ TEST(MedVqa, DeterministicForASeedAndDifferentAcrossSeeds) {
 }
 
 TEST(MedVqa, SplitSizesAndNoSharedImage) {
-  SKIP_WITHOUT_CT();
+  SKIP_WITHOUT_SCANS();
   const MedVqaOptions o = small_options(3);
-  const MedVqa m(o, shared_ct());
+  const MedVqa m(o, shared_ct(), shared_mr());
   const int64_t want[3] = {o.train_images, o.val_images, o.test_images};
-  std::map<std::pair<int, int64_t>, int> owner;  // (plane, slice) -> split
+  std::map<std::pair<int, int64_t>, int> owner;  // (CT plane 0..2 or MR 3, slice) -> split
   std::set<std::string> pixels_seen;
   for (int s = 0; s < 3; ++s) {
     const ImageSet& set = m.images(kSplits[s]);
@@ -512,7 +526,8 @@ TEST(MedVqa, SplitSizesAndNoSharedImage) {
     ASSERT_EQ(static_cast<int64_t>(recs.size()), want[s]);
     size_t questions = 0;
     for (size_t i = 0; i < recs.size(); ++i) {
-      const auto key = std::make_pair(static_cast<int>(recs[i].plane), recs[i].slice);
+      const int source = recs[i].modality == MedModality::mr ? 3 : static_cast<int>(recs[i].plane);
+      const auto key = std::make_pair(source, recs[i].slice);
       const auto [it, fresh] = owner.emplace(key, s);
       EXPECT_EQ(it->second, s) << "slice " << recs[i].slice << " of plane " << key.first << " is in two splits";
       // The documented dealing rule: slice index mod 10 in 0..6 train, 7 val, 8..9 test.
@@ -529,8 +544,8 @@ TEST(MedVqa, SplitSizesAndNoSharedImage) {
 }
 
 TEST(MedVqa, AnswersFollowTheGenerationRecord) {
-  SKIP_WITHOUT_CT();
-  const MedVqa m(small_options(11), shared_ct());
+  SKIP_WITHOUT_SCANS();
+  const MedVqa m(small_options(11), shared_ct(), shared_mr());
   const auto mid = m.midline();
   const auto& names = MedVqa::type_names();
   // Size classes by longest diameter (mm), as documented.
@@ -574,10 +589,18 @@ TEST(MedVqa, AnswersFollowTheGenerationRecord) {
           EXPECT_EQ(l.delta_hu > 0, r.lesions[0].delta_hu > 0);  // one density per image
         }
       } else if (type == "modality") {
-        EXPECT_EQ(ans, "ct");
+        EXPECT_EQ(ans, r.modality == MedModality::mr ? "mri" : "ct");
+      } else if (type == "organ") {
+        EXPECT_EQ(ans, "brain");
       }
-      EXPECT_EQ(set.labels[static_cast<size_t>(smp.image)],
-                static_cast<int>(r.plane) + 3 * static_cast<int>(r.window) + 6 * static_cast<int>(n));
+      if (r.modality == MedModality::mr) {
+        EXPECT_EQ(set.labels[static_cast<size_t>(smp.image)], 24);
+        EXPECT_EQ(r.plane, CtPlane::axial);
+        EXPECT_TRUE(r.lesions.empty());
+      } else {
+        EXPECT_EQ(set.labels[static_cast<size_t>(smp.image)],
+                  static_cast<int>(r.plane) + 3 * static_cast<int>(r.window) + 6 * static_cast<int>(n));
+      }
       // val/test ask the canonical question.
       if (std::string(s) != "train") {
         EXPECT_EQ(smp.paraphrase, 0);
@@ -624,14 +647,14 @@ std::vector<std::vector<int64_t>> components(const std::vector<uint8_t>& on, int
 // (hyperdense) or lowering (hypodense) the HU by about delta, and — radiological convention, no
 // augmentation — on the image's right half exactly when the lesion is on the patient's left.
 TEST(MedVqa, RenderedLesionsMatchTheAnswers) {
-  SKIP_WITHOUT_CT();
+  SKIP_WITHOUT_SCANS();
   MedVqaOptions o = small_options(5);
   o.augment = false;
   o.image_size = 128;
   o.train_images = 0;
   o.val_images = 0;
   o.test_images = 60;
-  const MedVqa m(o, shared_ct());
+  const MedVqa m(o, shared_ct(), shared_mr());
   const int64_t N = o.image_size;
   const double pix = m.fov_mm() / static_cast<double>(N);
   const auto mid = m.midline();
@@ -697,15 +720,19 @@ TEST(MedVqa, RenderedLesionsMatchTheAnswers) {
 
 // The stored pixels are the standard window applied to the rendered HU (with noise).
 TEST(MedVqa, PixelsAreTheWindowedSlice) {
-  SKIP_WITHOUT_CT();
-  const MedVqa m(small_options(9), shared_ct());
+  SKIP_WITHOUT_SCANS();
+  const MedVqa m(small_options(9), shared_ct(), shared_mr());
   const ImageSet& set = m.images("val");
   const auto& recs = m.records("val");
   size_t mismatched = 0, total = 0;
+  int mr_images = 0;
   for (size_t i = 0; i < recs.size(); ++i) {
     const std::vector<float> hu = m.render_hu(recs[i], true, true);
-    // Brain W 80 / L 40, bone W 2000 / L 500 (standard head-CT presets).
-    const double w = recs[i].window == CtWindow::brain ? 80 : 2000, l = recs[i].window == CtWindow::brain ? 40 : 500;
+    // Brain W 80 / L 40, bone W 2000 / L 500 (standard head-CT presets); MR: 255 at the reference.
+    const bool mr = recs[i].modality == MedModality::mr;
+    mr_images += mr;
+    const double w = mr ? m.mr_reference() : (recs[i].window == CtWindow::brain ? 80 : 2000);
+    const double l = mr ? w / 2 : (recs[i].window == CtWindow::brain ? 40 : 500);
     for (size_t k = 0; k < hu.size(); ++k) {
       const double g = std::clamp(std::round(255.0 * (hu[k] - (l - w / 2)) / w), 0.0, 255.0);
       const int got = set.pixels[i * hu.size() + k];
@@ -715,12 +742,13 @@ TEST(MedVqa, PixelsAreTheWindowedSlice) {
     }
   }
   EXPECT_LT(static_cast<double>(mismatched), 0.001 * static_cast<double>(total));
+  EXPECT_GT(mr_images, 0);
 }
 
 TEST(MedVqa, TokenizerCoversEveryQuestionAndAnswer) {
-  SKIP_WITHOUT_CT();
+  SKIP_WITHOUT_SCANS();
   const WordTokenizer tok = MedVqa::make_tokenizer();
-  const MedVqa m(small_options(2), shared_ct());
+  const MedVqa m(small_options(2), shared_ct(), shared_mr());
   for (const char* s : kSplits) {
     for (const auto& smp : m.samples(s)) {
       for (const std::string& text : {m.question_text(smp), m.answer(s, smp)}) {
@@ -746,13 +774,21 @@ TEST(MedVqa, TokenizerCoversEveryQuestionAndAnswer) {
 }
 
 TEST(MedVqa, AnswersAreBalanced) {
-  SKIP_WITHOUT_CT();
+  SKIP_WITHOUT_SCANS();
   MedVqaOptions o = small_options(21);
   o.train_images = 1500;
-  const MedVqa m(o, shared_ct());
+  const MedVqa m(o, shared_ct(), shared_mr());
   std::map<std::string, std::map<std::string, int>> hist;
-  for (const auto& smp : m.samples("train"))
+  const auto& recs = m.records("train");
+  for (const auto& smp : m.samples("train")) {
+    // Planes among CT images (MR images are all axial).
+    if (recs[static_cast<size_t>(smp.image)].modality == MedModality::mr) continue;
     hist[MedVqa::type_names()[static_cast<size_t>(smp.type)]][m.answer("train", smp)]++;
+  }
+  int64_t mr = 0;
+  for (const auto& r : recs) mr += r.modality == MedModality::mr;
+  // 1,500 images at p = 0.2: sd 0.010.
+  EXPECT_NEAR(static_cast<double>(mr) / static_cast<double>(recs.size()), 0.2, 0.04);
   auto share = [&](const std::string& type, const std::string& answer, const std::vector<std::string>& among) {
     double n = 0;
     for (const auto& a : among) n += hist[type][a];
@@ -771,8 +807,8 @@ TEST(MedVqa, AnswersAreBalanced) {
 }
 
 TEST(MedVqa, SamplePngsAndBadOptions) {
-  SKIP_WITHOUT_CT();
-  const MedVqa m(small_options(4), shared_ct());
+  SKIP_WITHOUT_SCANS();
+  const MedVqa m(small_options(4), shared_ct(), shared_mr());
   const fs::path dir = make_temp_dir("samples");
   const auto paths = m.write_sample_pngs(dir, 6);
   ASSERT_EQ(paths.size(), 6u);
@@ -787,10 +823,108 @@ TEST(MedVqa, SamplePngsAndBadOptions) {
 
   MedVqaOptions bad = small_options(1);
   bad.image_size = 16;
-  EXPECT_THROW(MedVqa(bad, shared_ct()), Error);
+  EXPECT_THROW(MedVqa(bad, shared_ct(), shared_mr()), Error);
   bad = small_options(1);
   bad.val_images = -1;
-  EXPECT_THROW(MedVqa(bad, shared_ct()), Error);
+  EXPECT_THROW(MedVqa(bad, shared_ct(), shared_mr()), Error);
+  for (double share : {-0.1, 1.0, std::nan("")}) {
+    bad = small_options(1);
+    bad.mr_fraction = share;
+    EXPECT_THROW(MedVqa(bad, shared_ct(), shared_mr()), Error) << share;
+  }
+}
+
+// The MR share is drawn apart from everything else: the CT images at the indices that stay CT are
+// those of a CT-only build, pixel for pixel, and a CT-only build has no MR at all.
+TEST(MedVqa, MrShareLeavesTheCtImagesAsTheyWere) {
+  SKIP_WITHOUT_SCANS();
+  MedVqaOptions ct_only = small_options(13);
+  ct_only.mr_fraction = 0;
+  const MedVqa a(ct_only, shared_ct()), b(small_options(13), shared_ct(), shared_mr());
+  EXPECT_TRUE(a.mr_slices("train").empty());
+  EXPECT_THROW(a.mr_reference(), Error);
+  for (const char* s : kSplits) {
+    const auto &ra = a.records(s), &rb = b.records(s);
+    const ImageSet &ia = a.images(s), &ib = b.images(s);
+    const size_t px = static_cast<size_t>(ia.rows * ia.cols);
+    int mr = 0, ct = 0;
+    for (size_t i = 0; i < ra.size(); ++i) {
+      EXPECT_EQ(ra[i].modality, MedModality::ct);
+      if (rb[i].modality == MedModality::mr) {
+        ++mr;
+        continue;
+      }
+      ++ct;
+      EXPECT_EQ(ra[i].plane, rb[i].plane);
+      EXPECT_EQ(ra[i].slice, rb[i].slice);
+      EXPECT_EQ(ra[i].lesions.size(), rb[i].lesions.size());
+      EXPECT_TRUE(std::equal(ia.pixels.begin() + static_cast<std::ptrdiff_t>(i * px),
+                             ia.pixels.begin() + static_cast<std::ptrdiff_t>((i + 1) * px),
+                             ib.pixels.begin() + static_cast<std::ptrdiff_t>(i * px)))
+          << s << " image " << i;
+    }
+    EXPECT_GT(mr, 0) << s;
+    EXPECT_GT(ct, mr) << s;
+  }
+}
+
+// An un-augmented MR image is the axial slice itself, read here straight from the volume at each
+// pixel centre (x = cx + u toward the patient's left, y = cy - v toward the front, as documented),
+// and not its upside-down or mirrored version; slices are dealt to splits by index mod 10.
+TEST(MedVqa, MrImagesAreTheAxialSliceInRadiologicalConvention) {
+  SKIP_WITHOUT_SCANS();
+  MedVqaOptions o = small_options(17);
+  o.augment = false;
+  o.image_size = 96;
+  o.train_images = 0;
+  o.val_images = 0;
+  o.test_images = 60;
+  const MedVqa m(o, shared_ct(), shared_mr());
+  const NiftiVolume& v = *shared_mr();
+  const int64_t N = o.image_size, X = v.dim[0], Y = v.dim[1], Z = v.dim[2];
+  const double pix = m.fov_mm() / static_cast<double>(N), ref = m.mr_reference();
+  const auto c = m.mr_centre_mm();
+  for (const char* s : kSplits) {
+    for (int64_t z : m.mr_slices(s)) {
+      const int64_t mod = z % 10;
+      EXPECT_EQ(std::string(s), mod <= 6 ? "train" : (mod == 7 ? "val" : "test"));
+    }
+  }
+  int checked = 0;
+  for (const auto& r : m.records("test")) {
+    if (r.modality != MedModality::mr) continue;
+    ASSERT_EQ(r.rotation_rad, 0);
+    const std::vector<float> got = m.render_hu(r, false, false);
+    auto at = [&](double x, double y) {  // bilinear in voxel units, 0 outside
+      const auto x0 = static_cast<int64_t>(std::floor(x)), y0 = static_cast<int64_t>(std::floor(y));
+      const double fx = x - std::floor(x), fy = y - std::floor(y);
+      auto val = [&](int64_t xi, int64_t yi) -> double {
+        if (xi < 0 || xi >= X || yi < 0 || yi >= Y) return 0.0;
+        return v.data[static_cast<size_t>(((r.frame * Z + r.slice) * Y + yi) * X + xi)];
+      };
+      return (1 - fy) * ((1 - fx) * val(x0, y0) + fx * val(x0 + 1, y0)) +
+             fy * ((1 - fx) * val(x0, y0 + 1) + fx * val(x0 + 1, y0 + 1));
+    };
+    double diff = 0, flipped = 0, mirrored = 0;
+    for (int64_t row = 0; row < N; ++row) {
+      for (int64_t col = 0; col < N; ++col) {
+        const double u = (static_cast<double>(col) + 0.5 - 0.5 * static_cast<double>(N)) * pix;
+        const double vv = (static_cast<double>(row) + 0.5 - 0.5 * static_cast<double>(N)) * pix;
+        const double want = at((c[0] + u) / v.pixdim[0], (c[1] - vv) / v.pixdim[1]);
+        const double g = got[static_cast<size_t>(row * N + col)];
+        diff += std::abs(g - want);
+        flipped += std::abs(got[static_cast<size_t>((N - 1 - row) * N + col)] - want);
+        mirrored += std::abs(got[static_cast<size_t>(row * N + (N - 1 - col))] - want);
+      }
+    }
+    const double n = static_cast<double>(N * N);
+    // Four sub-samples per pixel against one centre sample: close, but not bit-equal.
+    EXPECT_LT(diff / n, 0.02 * ref) << "slice " << r.slice;
+    EXPECT_GT(flipped, 3 * diff) << "slice " << r.slice;
+    EXPECT_GT(mirrored, 1.5 * diff) << "slice " << r.slice;
+    ++checked;
+  }
+  EXPECT_GT(checked, 5);
 }
 
 }  // namespace
