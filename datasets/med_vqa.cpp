@@ -214,6 +214,35 @@ const char* plane_name(CtPlane p) {
   return names[static_cast<int>(p)];
 }
 
+// Draws rotation, scale, shift and a noise sigma in U(noise_lo, noise_hi), then the noise seed, and
+// keeps them in the record when `augment` is on (drawn either way, so that augment on/off leave the
+// later draws alike).
+void draw_augmentation(std::mt19937_64& rng, bool augment, double noise_lo, double noise_hi, MedVqaImageRecord& r) {
+  const double rot = uniform(rng, -kMaxRotationDeg, kMaxRotationDeg) * kPi / 180;
+  const double scale = uniform(rng, kScaleLo, kScaleHi);
+  const double su = uniform(rng, -kMaxShiftMm, kMaxShiftMm), sv = uniform(rng, -kMaxShiftMm, kMaxShiftMm);
+  const double noise = uniform(rng, noise_lo, noise_hi);
+  r.noise_seed = rng();
+  if (augment) {
+    r.rotation_rad = rot;
+    r.scale = scale;
+    r.shift_u_mm = su;
+    r.shift_v_mm = sv;
+    r.noise_hu = noise;
+  }
+}
+
+// Adds the record's Gaussian noise (sigma noise_hu, generator seeded by noise_seed) to n values.
+void add_noise(const MedVqaImageRecord& r, int64_t n, float* out) {
+  if (r.noise_hu <= 0) return;
+  std::mt19937_64 noise_rng(r.noise_seed);
+  for (int64_t i = 0; i < n; i += 2) {
+    const auto z = normal_pair(noise_rng);
+    out[i] = static_cast<float>(static_cast<double>(out[i]) + r.noise_hu * z[0]);
+    if (i + 1 < n) out[i + 1] = static_cast<float>(static_cast<double>(out[i + 1]) + r.noise_hu * z[1]);
+  }
+}
+
 }  // namespace
 
 // ---- the anatomy of the volume, computed once ------------------------------------------------------------
@@ -661,18 +690,7 @@ MedVqaImageRecord MedVqa::Impl::generate(int split, int64_t i) const {
   if (!abnormal) r.lesions.clear();
 
   // Augmentation, drawn whether or not it is used so that augment on/off give the same slices and lesions.
-  const double rot = uniform(rng, -kMaxRotationDeg, kMaxRotationDeg) * kPi / 180;
-  const double scale = uniform(rng, kScaleLo, kScaleHi);
-  const double su = uniform(rng, -kMaxShiftMm, kMaxShiftMm), sv = uniform(rng, -kMaxShiftMm, kMaxShiftMm);
-  const double noise = uniform(rng, kNoiseLoHu, kNoiseHiHu);
-  r.noise_seed = rng();
-  if (options.augment) {
-    r.rotation_rad = rot;
-    r.scale = scale;
-    r.shift_u_mm = su;
-    r.shift_v_mm = sv;
-    r.noise_hu = noise;
-  }
+  draw_augmentation(rng, options.augment, kNoiseLoHu, kNoiseHiHu, r);
   return r;
 }
 
@@ -782,14 +800,7 @@ void MedVqa::Impl::render(const MedVqaImageRecord& r, bool with_lesions, bool wi
       for (int64_t j = 0; j < N; ++j) out[(row / 2) * N + j] = static_cast<float>(0.25 * acc[static_cast<size_t>(j)]);
     }
   }
-  if (with_noise && r.noise_hu > 0) {
-    std::mt19937_64 noise_rng(r.noise_seed);
-    for (int64_t i = 0; i < N * N; i += 2) {
-      const auto z = normal_pair(noise_rng);
-      out[i] = static_cast<float>(static_cast<double>(out[i]) + r.noise_hu * z[0]);
-      if (i + 1 < N * N) out[i + 1] = static_cast<float>(static_cast<double>(out[i + 1]) + r.noise_hu * z[1]);
-    }
-  }
+  if (with_noise) add_noise(r, N * N, out);
 }
 
 MedVqaImageRecord MedVqa::Impl::generate_mr(int split, int64_t i) const {
@@ -801,18 +812,7 @@ MedVqaImageRecord MedVqa::Impl::generate_mr(int split, int64_t i) const {
   const auto& cands = mr_slices[static_cast<size_t>(split)];
   r.slice = cands[static_cast<size_t>(uniform_below(rng, cands.size()))];
   r.frame = static_cast<int64_t>(uniform_below(rng, static_cast<uint64_t>(mt)));
-  const double rot = uniform(rng, -kMaxRotationDeg, kMaxRotationDeg) * kPi / 180;
-  const double scale = uniform(rng, kScaleLo, kScaleHi);
-  const double su = uniform(rng, -kMaxShiftMm, kMaxShiftMm), sv = uniform(rng, -kMaxShiftMm, kMaxShiftMm);
-  const double noise = uniform(rng, kMrNoiseLo, kMrNoiseHi) * mr_ref;
-  r.noise_seed = rng();
-  if (options.augment) {
-    r.rotation_rad = rot;
-    r.scale = scale;
-    r.shift_u_mm = su;
-    r.shift_v_mm = sv;
-    r.noise_hu = noise;
-  }
+  draw_augmentation(rng, options.augment, kMrNoiseLo * mr_ref, kMrNoiseHi * mr_ref, r);
   return r;
 }
 
@@ -846,14 +846,7 @@ void MedVqa::Impl::render_mr(const MedVqaImageRecord& r, bool with_noise, float*
       out[row * N + col] = static_cast<float>(0.25 * acc);
     }
   }
-  if (with_noise && r.noise_hu > 0) {
-    std::mt19937_64 noise_rng(r.noise_seed);
-    for (int64_t i = 0; i < N * N; i += 2) {
-      const auto z = normal_pair(noise_rng);
-      out[i] = static_cast<float>(static_cast<double>(out[i]) + r.noise_hu * z[0]);
-      if (i + 1 < N * N) out[i + 1] = static_cast<float>(static_cast<double>(out[i + 1]) + r.noise_hu * z[1]);
-    }
-  }
+  if (with_noise) add_noise(r, N * N, out);
 }
 
 void MedVqa::Impl::build_split(int split, int64_t n) {

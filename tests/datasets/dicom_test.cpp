@@ -27,6 +27,7 @@
 
 #include "common/error.h"
 #include "tests/test_process.h"
+#include "tests/test_reader_files.h"
 
 namespace spikefm {
 namespace {
@@ -164,45 +165,10 @@ Bytes words16(const std::vector<int32_t>& v) {  // each value's low 16 bits, lit
 // ---------------------------------------------------------------------------------------------------------
 // Files, processes, errors.
 
-class DicomTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("spikefm_dicom_" + std::to_string(::getpid()) + "_" + info->name() + "_" +
-                                        std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path write(const std::string& name, const Bytes& b) {
-    const fs::path p = dir_ / name;
-    std::ofstream f(p, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-    EXPECT_TRUE(f.good()) << p;
-    return p;
-  }
-  fs::path dir_;
-};
+using DicomTest = test::ReaderFileTest;
 
 // The message of the spikefm::Error that read_dicom throws, or "" (with a test failure) when it does not.
-std::string error_of(const fs::path& p) {
-  try {
-    read_dicom(p);
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << p << ": threw a non-spikefm exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << p << ": read without an error";
-  return "";
-}
-
-#define EXPECT_HAS(haystack, needle)                               \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
-      << "message: " << (haystack) << "\nmissing: " << (needle)
+std::string error_of(const fs::path& p) { return test::reader_error([](const fs::path& q) { read_dicom(q); }, p); }
 
 using spikefm::test::run_command;
 

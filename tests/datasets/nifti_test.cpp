@@ -31,6 +31,7 @@
 
 #include "common/error.h"
 #include "tests/test_process.h"
+#include "tests/test_reader_files.h"
 
 namespace spikefm {
 namespace {
@@ -142,45 +143,10 @@ Bytes small_valid(bool big) {
 // ---------------------------------------------------------------------------------------------------------
 // Files, processes, errors.
 
-class NiftiTest : public ::testing::Test {
- public:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("spikefm_nifti_" + std::to_string(::getpid()) + "_" + info->name() + "_" +
-                                        std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path write(const std::string& name, const Bytes& b) {
-    const fs::path p = dir_ / name;
-    std::ofstream f(p, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-    EXPECT_TRUE(f.good()) << p;
-    return p;
-  }
-  fs::path dir_;
-};
+using NiftiTest = test::ReaderFileTest;
 
 // The message of the spikefm::Error that read_nifti throws, or "" (with a test failure) when it does not.
-std::string error_of(const fs::path& p) {
-  try {
-    read_nifti(p);
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << p << ": threw a non-spikefm exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << p << ": read without an error";
-  return "";
-}
-
-#define EXPECT_HAS(haystack, needle)                               \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
-      << "message: " << (haystack) << "\nmissing: " << (needle)
+std::string error_of(const fs::path& p) { return test::reader_error([](const fs::path& q) { read_nifti(q); }, p); }
 
 using spikefm::test::run_command;
 
