@@ -15,7 +15,7 @@
 // large 8/4). Med-VQA uses 48 px images cut into 8 x 8 patches: `small` at stride 8 (a 6 x 6 grid,
 // 36 image tokens), `large` at stride 4 (an 11 x 11 grid of overlapping patches, 121 tokens). Measured
 // (BENCHMARKS.md, Med-VQA): at 36 tokens `large`'s extra width and depth buy nothing over `small`;
-// at 121 tokens it is ~6 points better (the lesion questions), at ~3x a 36-token step's cost. A
+// at 121 tokens it is 4-6 points better (the lesion questions), at ~3x a 36-token step's cost. A
 // Fashion base fine-tunes onto either: the 8 x 8 patch filters carry over (small's 7 x 7 ones are
 // resized), and the position table is interpolated to the new grid (finetune.h).
 #pragma once
@@ -70,7 +70,8 @@ class VqaTask {
 std::unique_ptr<VqaTask> fashion_vqa_task(const FashionVqa& data);
 std::unique_ptr<VqaTask> fashion_vqa_task(const std::filesystem::path& data_dir, uint64_t seed);
 // Med-VQA at its default options (seed 0, 48 px, 4000/500/1000 images, 20% MR; CT from
-// $SPIKEFM_CT_PATH or the invesalius-examples path, MR from $SPIKEFM_MR_PATH or python3-nibabel's). A count > 0 builds only that many images of its split (tests).
+// $SPIKEFM_CT_PATH or the invesalius-examples path, MR from $SPIKEFM_MR_PATH or python3-nibabel's).
+// A count > 0 builds only that many images of its split (tests).
 std::unique_ptr<VqaTask> med_vqa_task(int64_t train_images = 0, int64_t val_images = 0, int64_t test_images = 0);
 
 // "fashion-vqa" | "med-vqa"; `seed` only matters for Fashion. Unknown names throw, listing both.

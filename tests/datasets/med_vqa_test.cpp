@@ -324,7 +324,8 @@ std::shared_ptr<const CtVolume> shared_ct() {
 bool have_mr() { return fs::exists(default_nifti_mr_path()); }
 
 std::shared_ptr<const NiftiVolume> shared_mr() {
-  static std::shared_ptr<const NiftiVolume> mr = std::make_shared<const NiftiVolume>(read_nifti(default_nifti_mr_path()));
+  static std::shared_ptr<const NiftiVolume> mr =
+      std::make_shared<const NiftiVolume>(read_nifti(default_nifti_mr_path()));
   return mr;
 }
 
@@ -495,7 +496,8 @@ int expected_question_count(const MedVqaImageRecord& r) {
 
 TEST(MedVqa, DeterministicForASeedAndDifferentAcrossSeeds) {
   SKIP_WITHOUT_SCANS();
-  const MedVqa a(small_options(7), shared_ct(), shared_mr()), b(small_options(7), shared_ct(), shared_mr()), c(small_options(8), shared_ct(), shared_mr());
+  const MedVqa a(small_options(7), shared_ct(), shared_mr()), b(small_options(7), shared_ct(), shared_mr());
+  const MedVqa c(small_options(8), shared_ct(), shared_mr());
   for (const char* s : kSplits) {
     EXPECT_EQ(a.images(s).pixels, b.images(s).pixels) << s;
     EXPECT_EQ(a.images(s).labels, b.images(s).labels) << s;

@@ -23,7 +23,8 @@ const auto spikefm_run = spikefm::test::run_cli;
 
 // Med-VQA needs the head CT and the brain MR (scripts/setup-deps.sh installs both).
 bool have_ct() {
-  const bool ct = fs::exists("/usr/share/doc/invesalius-examples/examples/Cranium.inv3") || std::getenv("SPIKEFM_CT_PATH");
+  const bool ct =
+      fs::exists("/usr/share/doc/invesalius-examples/examples/Cranium.inv3") || std::getenv("SPIKEFM_CT_PATH");
   const bool mr = fs::exists("/usr/lib/python3/dist-packages/nibabel/tests/data/example4d.nii.gz") ||
                   std::getenv("SPIKEFM_MR_PATH");
   return ct && mr;
