@@ -232,6 +232,16 @@ void draw_augmentation(std::mt19937_64& rng, bool augment, double noise_lo, doub
   }
 }
 
+// Slice coordinates (qu, qv) in mm of point (row, col) of the (2N, 2N) sub-sample grid (2 x 2 per
+// pixel, at offsets 0.25 and 0.75; half = N / 2, pix = mm per pixel): its display coordinates (mm from
+// the image centre, u right, v down) through the inverse of p = scale * R(rotation) * q + shift.
+std::array<double, 2> slice_coords(const MedVqaImageRecord& r, double pix, double half, double row, double col) {
+  const double cr = std::cos(r.rotation_rad), sr = std::sin(r.rotation_rad);
+  const double u = ((col + 0.5) * 0.5 - half) * pix - r.shift_u_mm;
+  const double v = ((row + 0.5) * 0.5 - half) * pix - r.shift_v_mm;
+  return {(cr * u + sr * v) / r.scale, (-sr * u + cr * v) / r.scale};
+}
+
 // Adds the record's Gaussian noise (sigma noise_hu, generator seeded by noise_seed) to n values.
 void add_noise(const MedVqaImageRecord& r, int64_t n, float* out) {
   if (r.noise_hu <= 0) return;
@@ -699,19 +709,12 @@ void MedVqa::Impl::render(const MedVqaImageRecord& r, bool with_lesions, bool wi
   const double pix = fov / static_cast<double>(N);
   const PlaneAxes ax = plane_axes(r.plane);
   const Vec3 centre = image_center(r.plane, r.slice);
-  const double cr = std::cos(r.rotation_rad), sr = std::sin(r.rotation_rad);
   const double half = 0.5 * static_cast<double>(N);
 
-  // Sub-samples form a regular (2N, 2N) grid, 2x2 per pixel at offsets 0.25 and 0.75. Display
-  // coordinates (mm from the image centre, u right, v down) of sub-sample (row, col), then the
-  // inverse of p = scale * R(rotation) * q + shift gives q, the slice's own in-plane coordinates.
-  auto q_of = [&](double row, double col) -> std::array<double, 2> {
-    const double u = ((col + 0.5) * 0.5 - half) * pix - r.shift_u_mm;
-    const double v = ((row + 0.5) * 0.5 - half) * pix - r.shift_v_mm;
-    return {(cr * u + sr * v) / r.scale, (-sr * u + cr * v) / r.scale};
-  };
+  // Sub-samples form a regular (2N, 2N) grid; q = the slice's own in-plane coordinates of one.
   // Every map below is affine, so a point and two steps describe it exactly.
-  const auto q00 = q_of(0, 0), q01 = q_of(0, 1), q10 = q_of(1, 0);
+  const auto q00 = slice_coords(r, pix, half, 0, 0), q01 = slice_coords(r, pix, half, 0, 1),
+             q10 = slice_coords(r, pix, half, 1, 0);
   const double dqu_col = q01[0] - q00[0], dqv_col = q01[1] - q00[1];
   const double dqu_row = q10[0] - q00[0], dqv_row = q10[1] - q00[1];
 
@@ -823,7 +826,6 @@ MedVqaImageRecord MedVqa::Impl::generate_mr(int split, int64_t i) const {
 void MedVqa::Impl::render_mr(const MedVqaImageRecord& r, bool with_noise, float* out) const {
   const int64_t N = options.image_size;
   const double pix = fov / static_cast<double>(N);
-  const double cr = std::cos(r.rotation_rad), sr = std::sin(r.rotation_rad);
   const double half = 0.5 * static_cast<double>(N);
   const float* plane = mr->data.data() + (r.frame * mz + r.slice) * my * mx;  // (my, mx)
   auto value = [&](int64_t x, int64_t y) -> double {
@@ -833,10 +835,9 @@ void MedVqa::Impl::render_mr(const MedVqaImageRecord& r, bool with_noise, float*
     for (int64_t col = 0; col < N; ++col) {
       double acc = 0;
       for (int sub = 0; sub < 4; ++sub) {
-        const double u = (static_cast<double>(col) + 0.25 + 0.5 * (sub % 2) - half) * pix - r.shift_u_mm;
-        const double v = (static_cast<double>(row) + 0.25 + 0.5 * (sub / 2) - half) * pix - r.shift_v_mm;
-        const double qu = (cr * u + sr * v) / r.scale, qv = (-sr * u + cr * v) / r.scale;
-        const double x = (mr_cx + qu) / msx, y = (mr_cy - qv) / msy;
+        const auto q = slice_coords(r, pix, half, static_cast<double>(2 * row + sub / 2),
+                                    static_cast<double>(2 * col + sub % 2));
+        const double x = (mr_cx + q[0]) / msx, y = (mr_cy - q[1]) / msy;
         const double x0f = std::floor(x), y0f = std::floor(y);
         const auto x0 = static_cast<int64_t>(x0f), y0 = static_cast<int64_t>(y0f);
         const double fx = x - x0f, fy = y - y0f;
@@ -862,24 +863,24 @@ void MedVqa::Impl::build_split(int split, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     MedVqaImageRecord& r = s.records[static_cast<size_t>(i)];
     r = generate(split, i);
-    uint8_t* px = s.images.pixels.data() + i * N * N;
+    // Gray = 255 * (value - lo) / width: the CT window (lo = L - W/2), or MR's 0..reference.
+    double lo = 0, width = mr_ref;
     if (r.modality == MedModality::mr) {
       render_mr(r, true, hu.data());
-      for (int64_t k = 0; k < N * N; ++k) {
-        const double g = std::floor(255.0 * hu[static_cast<size_t>(k)] / mr_ref + 0.5);
-        px[k] = static_cast<uint8_t>(std::clamp(g, 0.0, 255.0));
-      }
       s.images.labels[static_cast<size_t>(i)] = kMrLabel;
-      continue;
+    } else {
+      render(r, true, true, hu.data());
+      const auto [w, l] = window_width_level(r.window);
+      lo = l - 0.5 * w;
+      width = w;
+      s.images.labels[static_cast<size_t>(i)] = static_cast<uint8_t>(
+          static_cast<int>(r.plane) + 3 * static_cast<int>(r.window) + 6 * static_cast<int>(r.lesions.size()));
     }
-    render(r, true, true, hu.data());
-    const auto [w, l] = window_width_level(r.window);
+    uint8_t* px = s.images.pixels.data() + i * N * N;
     for (int64_t k = 0; k < N * N; ++k) {
-      const double g = std::floor(255.0 * (hu[static_cast<size_t>(k)] - (l - 0.5 * w)) / w + 0.5);
+      const double g = std::floor(255.0 * (hu[static_cast<size_t>(k)] - lo) / width + 0.5);
       px[k] = static_cast<uint8_t>(std::clamp(g, 0.0, 255.0));
     }
-    s.images.labels[static_cast<size_t>(i)] = static_cast<uint8_t>(
-        static_cast<int>(r.plane) + 3 * static_cast<int>(r.window) + 6 * static_cast<int>(r.lesions.size()));
   }
 }
 
