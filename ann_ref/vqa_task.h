@@ -12,13 +12,14 @@
 //                slices
 //
 // Model geometry comes from the task (adapt_config): Fashion keeps the presets (28 px; small 7/7,
-// 16 tokens; large 8/2, an 11 x 11 grid = 121 tokens). Med-VQA uses 48 px images cut into 8 x 8 patches: `small` at stride 8 (a 6 x 6 grid,
-// 36 image tokens), `large` at stride 4 (an 11 x 11 grid of overlapping patches, 121 tokens). Measured
-// (BENCHMARKS.md, Med-VQA): at 36 tokens `large`'s extra width and depth buy nothing over `small`;
-// at 121 tokens it is 4-6 points better (the lesion questions), at ~3x a 36-token step's cost. A
-// Fashion base fine-tunes onto either: the 8 x 8 patch filters carry over (small's 7 x 7 ones are
-// resized), and the position table is interpolated to the new grid where the grids differ
-// (finetune.h; large's 11 x 11 grid is the same on both tasks).
+// 16 tokens; large 8/2, an 11 x 11 grid = 121 tokens). Med-VQA uses 48 px images cut into 8 x 8
+// patches: `small` at stride 8 (a 6 x 6 grid, 36 image tokens), `large` at stride 4 (an 11 x 11
+// grid of overlapping patches, 121 tokens). Measured (BENCHMARKS.md, Med-VQA): at 36 tokens
+// `large`'s extra width and depth buy nothing over `small`; at 121 tokens it is 4-6 points better
+// (the lesion questions), at ~3x a 36-token step's cost. A Fashion base fine-tunes onto either: the
+// 8 x 8 patch filters carry over (small's 7 x 7 ones are resized), and the position table is
+// interpolated to the new grid where the grids differ (finetune.h; large's 11 x 11 grid is the same
+// on both tasks).
 #pragma once
 
 #include <cstdint>
