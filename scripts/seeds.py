@@ -46,15 +46,17 @@ def main():
         print(f"{name}: {len(v)} runs {runs}: mean {100 * m:.3f}% sd {100 * s:.3f}")
     diff = mb - ma
     se = math.sqrt(sa * sa / len(a) + sb * sb / len(b))
-    t = diff / se if se > 0 else math.inf
+    if se > 0:
+        t = diff / se
+    else:  # both groups constant: t is infinite with the sign of the gap, undefined without one
+        t = math.copysign(math.inf, diff) if diff != 0 else math.nan
     pooled = a + b
+    total = sum(pooled)
     splits = at_least = 0
-    for idx in itertools.combinations(range(len(pooled)), len(b)):
-        chosen = set(idx)
-        gb = [pooled[i] for i in idx]
-        ga = [pooled[i] for i in range(len(pooled)) if i not in chosen]
+    for gb in itertools.combinations(pooled, len(b)):
+        sum_b = sum(gb)
         splits += 1
-        if statistics.mean(gb) - statistics.mean(ga) >= diff - 1e-12:
+        if sum_b / len(b) - (total - sum_b) / len(a) >= diff - 1e-12:
             at_least += 1
     print(f"B - A = {100 * diff:+.3f} points; Welch t = {t:.2f}; "
           f"permutation p (one-sided, B > A) = {at_least}/{splits} = {at_least / splits:.3f}")
